@@ -1,0 +1,64 @@
+"""Turning segments into pieces of the output file, and joining the pieces with the source's audio."""
+
+import subprocess
+from pathlib import Path
+
+import ffmpeg
+
+from .atomic import atomic_output
+from .decode import seek_seconds
+from .encode import EncodeSettings, _colour_args, encode_zarr
+from .errors import AividError
+from .ffmpeg_bin import last_error_line, require, run_capture
+from .probe import probe
+
+
+def piece_suffix(settings):
+    return ".mkv" if settings.lossless else ".mp4"
+
+
+def transcode_segment(info, start, stop, out, settings):
+    """Re-encode frames [start, stop) straight from the source with ffmpeg (nothing stored)."""
+    require("ffmpeg")
+    seek = seek_seconds(info, start)
+    stream = ffmpeg.input(info.path, **({"ss": f"{seek:.6f}"} if seek and seek > 0 else {})).video
+    tags, scale = _colour_args(info.to_dict(), settings.lossless)
+    # lossless goes through rgb24 exactly as decoding does, so pixels match the decoded source
+    stream = stream.filter("format", "rgb24") if settings.lossless else stream
+    stream = stream.filter("scale", **scale) if scale and not settings.lossless else stream
+    with atomic_output(out) as tmp:
+        args = stream.output(str(tmp), **settings.video_args(), **tags, fps_mode="passthrough",
+                             **{"frames:v": stop - start}).global_args("-nostdin", "-v", "error", "-y").compile()
+        code, _, err = run_capture(args)
+        if code != 0:
+            raise AividError(info.path, f"re-encoding frames {start}-{stop} failed ({last_error_line(err)})")
+    return out
+
+
+def encode_segment(store, out, settings):
+    """Encode a repaired segment store to a piece (no audio: it is added when joining)."""
+    return encode_zarr(store, out, settings)
+
+
+def concat_pieces(pieces, source, out, expected_frames):
+    """Join `pieces` in order, copy audio and subtitles from `source`, and check the frame count."""
+    require("ffmpeg")
+    info = probe(source)
+    with atomic_output(out) as tmp:
+        listing = Path(tmp).with_suffix(".txt")
+        listing.write_text("".join(f"file '{Path(p).resolve()}'\n" for p in pieces))
+        args = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing),
+                "-i", str(source), "-map", "0:v:0"]
+        if info.audio:
+            args += ["-map", "1:a", "-c:a", "copy"]
+        if info.subtitles:
+            args += ["-map", "1:s", "-c:s", "mov_text" if Path(out).suffix == ".mp4" else "copy"]
+        args += ["-c:v", "copy", "-fps_mode", "passthrough", "-r", info.fps, str(tmp)]
+        code, _, err = run_capture(args)
+        listing.unlink(missing_ok=True)
+        if code != 0:
+            raise AividError(out, f"joining segments failed ({last_error_line(err)})")
+        got = probe(tmp).frames
+        if got != expected_frames:
+            raise AividError(out, f"joined video has {got} frames, the source has {expected_frames}")
+    return out

@@ -1,0 +1,92 @@
+"""The `aivid` command line.  Heavy modules are imported inside commands, never at start-up."""
+
+import functools
+import json
+import sys
+
+import click
+
+
+def user_errors(func):
+    """Turn AividError (and Ctrl-C) into a one-line message and a non-zero exit, no traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from .errors import AividError
+
+        try:
+            return func(*args, **kwargs)
+        except AividError as exc:
+            click.echo(f"aivid: error: {exc}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("aivid: interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(package_name="aivid")
+def main():
+    """aivid: repair defects in videos, touching only the pixels that need it."""
+
+
+@main.command()
+@click.argument("video", type=click.Path(dir_okay=False))
+@user_errors
+def probe(video):
+    """Print what aivid knows about VIDEO as JSON."""
+    from .probe import probe as probe_video
+
+    click.echo(probe_video(video).to_json())
+
+
+@main.command()
+@click.argument("video", type=click.Path(dir_okay=False))
+@click.argument("out", type=click.Path())
+@click.option("--start", type=int, default=0, show_default=True, help="First frame (inclusive).")
+@click.option("--stop", type=int, default=None, help="Last frame (exclusive); default: the end.")
+@user_errors
+def decode(video, out, start, stop):
+    """Decode VIDEO (frames [START, STOP)) into the Zarr store OUT."""
+    from .decode import decode_to_zarr
+
+    decode_to_zarr(video, out, start, stop)
+
+
+@main.command()
+@click.argument("store", type=click.Path(exists=True, file_okay=False))
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--lossless", is_flag=True, help="FFV1 in Matroska: decodes back to identical RGB.")
+@click.option("--crf", type=int, default=18, show_default=True, help="Quality for lossy codecs.")
+@click.option("--codec", default="libx264", show_default=True, help="ffmpeg video encoder.")
+@click.option("--preset", default="medium", show_default=True, help="Encoder speed preset.")
+@click.option("--audio-from", type=click.Path(dir_okay=False), help="Copy audio and subtitles from this file.")
+@user_errors
+def encode(store, out, lossless, crf, codec, preset, audio_from):
+    """Encode the Zarr video STORE to the file OUT."""
+    from .encode import EncodeSettings, encode_zarr
+    from .errors import AividError
+
+    if lossless and not out.lower().endswith(".mkv"):
+        raise AividError(out, "lossless output is FFV1 and needs a .mkv file name")
+    settings = EncodeSettings(codec=codec, crf=crf, preset=preset, lossless=lossless)
+    n = encode_zarr(store, out, settings, audio_from)
+    click.echo(json.dumps({"output": out, "frames": n}))
+
+
+@main.command()
+@click.argument("video_out", type=click.Path(dir_okay=False), default="resources/demo/input.mp4")
+@click.argument("mask_out", type=click.Path(dir_okay=False), default="resources/demo/specks.mkv")
+@user_errors
+def demo(video_out, mask_out):
+    """Write the demo clip (real footage with burned-in defects) and its speck mask video."""
+    from .demo import make_demo
+
+    make_demo(video_out, mask_out)
+    click.echo(json.dumps({"video": video_out, "mask": mask_out}))
+
+
+if __name__ == "__main__":
+    main()

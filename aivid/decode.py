@@ -1,0 +1,118 @@
+"""Frame-exact decoding through ffmpeg: as a stream of blocks, or into a Zarr store."""
+
+import contextlib
+import subprocess
+from fractions import Fraction
+
+import ffmpeg
+import numpy as np
+
+from .atomic import atomic_output
+from .errors import AividError
+from .ffmpeg_bin import StderrCollector, last_error_line, require
+from .probe import packet_index, probe
+from .store import FRAME_CHUNK, BackgroundWriter, ChunkWriter, create_video_array
+
+
+def _frame_range(info, start, stop):
+    stop = info.frames if stop is None else min(int(stop), info.frames)
+    start = int(start or 0)
+    if start < 0 or start >= stop:
+        raise AividError(info.path, f"empty frame range [{start}, {stop}) of a {info.frames}-frame video")
+    return start, stop
+
+
+def seek_seconds(info, start):
+    """An input seek time that lands exactly on frame `start` (presentation order).
+
+    ffmpeg's accurate seek drops decoded frames before the target, so aiming half-way between
+    frame start-1 and frame start makes the first delivered frame exactly frame `start`.
+    """
+    if start == 0:
+        return None
+    index = packet_index(info.path)
+    if len(index.pts) <= start:
+        return None
+    mid = Fraction(index.pts[start - 1] + index.pts[start], 2)
+    return float(mid * index.time_base) - info.start_time
+
+
+def _ffmpeg_args(info, start, count, pix_fmt, size):
+    seek = seek_seconds(info, start)
+    in_kw = {"ss": f"{seek:.6f}"} if seek is not None and seek > 0 else {}
+    stream = ffmpeg.input(info.path, **in_kw).video
+    if size is not None:
+        stream = stream.filter("scale", size[0], size[1], flags="area")
+    skip = start if (start and not in_kw) else 0  # no usable timestamps: decode and discard
+    out = stream.output("pipe:", format="rawvideo", pix_fmt=pix_fmt, fps_mode="passthrough",
+                        **{"frames:v": count + skip})
+    return out.global_args("-nostdin", "-v", "error").compile(), skip
+
+
+@contextlib.contextmanager
+def _ffmpeg_process(args, path):
+    require("ffmpeg")
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    errors = StderrCollector(proc.stderr)
+    try:
+        yield proc, errors
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
+def iter_frame_blocks(path, start=0, stop=None, block=FRAME_CHUNK, pix_fmt="rgb24", size=None,
+                      info=None, ring=4):
+    """Yield (first_frame, frames) blocks of decoded frames [start, stop), exactly.
+
+    Blocks are (n, H, W, C) uint8 views into a small ring of reused buffers: a block stays valid
+    until `ring - 1` further blocks have been yielded.  Memory does not grow with video length.
+    """
+    info = info or probe(path)
+    start, stop = _frame_range(info, start, stop)
+    channels = {"rgb24": 3, "gray": 1}[pix_fmt]
+    width, height = size or (info.width, info.height)
+    args, skip = _ffmpeg_args(info, start, stop - start, pix_fmt, size)
+    buffers = [np.empty((block, height, width, channels), np.uint8) for _ in range(ring)]
+    with _ffmpeg_process(args, path) as (proc, errors):
+        for _ in range(skip):
+            proc.stdout.read(width * height * channels)
+        done = 0
+        while done < stop - start:
+            buf = buffers[(done // block) % ring][: min(block, stop - start - done)]
+            got = _read_frames(proc.stdout, buf)
+            if got:
+                yield start + done, buf[:got]
+            done += got
+            if got < len(buf):
+                break
+        code = proc.wait()
+        if code != 0 or done < stop - start:
+            why = last_error_line(errors.text()) if code != 0 else "file is truncated"
+            raise AividError(path, f"decoded {done} of {stop - start} frames ({why})")
+
+
+def _read_frames(stream, buf):
+    for i in range(len(buf)):
+        view = memoryview(buf[i]).cast("B")
+        if stream.readinto(view) < len(view):
+            return i
+    return len(buf)
+
+
+def decode_to_zarr(path, out, start=0, stop=None, chunks=None, compressor="default"):
+    """Decode frames [start, stop) of `path` into a new (T, H, W, 3) uint8 Zarr store at `out`."""
+    info = probe(path)
+    start, stop = _frame_range(info, start, stop)
+    attrs = {"fps": info.fps, "source": info.to_dict(), "start": start, "stop": stop}
+    with atomic_output(out) as tmp:
+        arr = create_video_array(tmp, (stop - start, info.height, info.width, 3), chunks, compressor, attrs)
+        writer = BackgroundWriter(ChunkWriter(arr, tmp))
+        try:
+            for t0, frames in iter_frame_blocks(path, start, stop, arr.chunks[0], info=info):
+                writer.write(t0 - start, frames)
+        finally:
+            writer.close()
+    return out

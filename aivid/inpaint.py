@@ -1,0 +1,54 @@
+"""Running one temporal window of one tile through a backend."""
+
+import logging
+import time
+
+import numpy as np
+
+from .atomic import atomic_output
+from .backends import get_backend
+from .lazy import LazyVideo
+
+log = logging.getLogger("aivid")
+
+
+def tile_path(window_store, index):
+    return f"{window_store}/tile{index}"
+
+
+def inpaint_window(frames_store, mask_store, window, out, options, previous=None):
+    """Repair every tile of `window` ({"frames": [a, b], "tiles": [[x, y, w, h], ...]}).
+
+    Each tile's (T, h, w, 3) result is stored as `out/tile{i}`.  With a chained backend,
+    `previous` is the previous window's store, whose results condition this one.
+    """
+    frames, mask = LazyVideo.open(frames_store), LazyVideo.open(mask_store)
+    a, b = window["frames"]
+    backend = get_backend(options["backend"], options)
+    with atomic_output(out) as tmp:
+        tmp.mkdir()
+        for i, (x, y, w, h) in enumerate(window["tiles"]):
+            crop = frames[a:b, y : y + h, x : x + w].numpy()
+            holes = mask[a:b, y : y + h, x : x + w, 0].numpy() > 0
+            context = {"seed": options.get("seed", 0), "window": window, "tile": i,
+                       "previous": _previous_tile(previous, window, i)}
+            started = time.perf_counter()
+            result = np.asarray(backend.inpaint(crop, holes, context), np.uint8)
+            log.info("window %s tile %d: %d frames of %dx%d in %.1f s", window["id"], i, b - a, w, h,
+                     time.perf_counter() - started)
+            store = LazyVideo.create(tile_path(tmp, i), result.shape, frames.fps, {"window": window, "tile": i})
+            store[:] = result
+    return out
+
+
+def _previous_tile(previous, window, index):
+    """The previous window's result for the same tile box, if it had one."""
+    if not previous:
+        return None
+    prev = LazyVideo.open(tile_path(previous, 0))
+    boxes = prev.attrs["window"]["tiles"]
+    tile = window["tiles"][index]
+    if tile not in boxes:
+        return None
+    prev = LazyVideo.open(tile_path(previous, boxes.index(tile)))
+    return {"frames": prev.attrs["window"]["frames"], "result": prev.numpy()}

@@ -1,0 +1,144 @@
+"""Mask sources (manual boxes, mask files) and building a segment's repair mask."""
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .decode import iter_frame_blocks
+from .errors import AividError
+from .probe import probe
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+class MaskSource:
+    """Where repair masks come from.  `blocks(start, stop)` yields (t0, bool (n, H, W)) blocks."""
+
+    def blocks(self, start, stop, block=16):
+        raise NotImplementedError
+
+
+class BoxRegions(MaskSource):
+    """Rectangles [x, y, w, h], each over frames [start, stop) (default: every frame)."""
+
+    def __init__(self, regions, width, height, frames, where="config"):
+        self.width, self.height, self.regions = width, height, []
+        for i, region in enumerate(regions):
+            x, y, w, h = region["box"]
+            a, b = region.get("frames") or (0, frames)
+            if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > width or y + h > height:
+                raise AividError(where, f"region {i}: box {region['box']} lies outside the {width}x{height} frame")
+            if not 0 <= a < b <= frames:
+                raise AividError(where, f"region {i}: frames [{a}, {b}) outside the video's {frames} frames")
+            if w * h >= width * height:
+                raise AividError(where, f"region {i}: box covers the whole frame; nothing is left to fill from")
+            self.regions.append((x, y, w, h, a, b))
+
+    def blocks(self, start, stop, block=16):
+        for t0 in range(start, stop, block):
+            n = min(block, stop - t0)
+            out = np.zeros((n, self.height, self.width), bool)
+            for x, y, w, h, a, b in self.regions:
+                lo, hi = max(a, t0), min(b, t0 + n)
+                if lo < hi:
+                    out[lo - t0 : hi - t0, y : y + h, x : x + w] = True
+            yield t0, out
+
+
+class MaskFile(MaskSource):
+    """A mask video, a single image for every frame, or a folder of per-frame images."""
+
+    def __init__(self, path, width, height, frames, threshold=127):
+        self.path, self.threshold = Path(path), threshold
+        self.size, self.frames = (width, height), frames
+        if not self.path.exists():
+            raise AividError(path, "mask not found")
+        if self.path.is_dir():
+            self.kind = "folder"
+            self.images = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if len(self.images) != frames:
+                raise AividError(path, f"mask folder has {len(self.images)} images, the video has {frames} frames")
+            self._check_image(self.images[0])
+        elif self.path.suffix.lower() in IMAGE_SUFFIXES:
+            self.kind = "image"
+            self.image = self._check_image(self.path)
+        else:
+            self.kind = "video"
+            info = probe(path)
+            if (info.width, info.height) != self.size:
+                raise AividError(path, f"mask video is {info.width}x{info.height}, the video is {width}x{height}")
+            if info.frames != frames:
+                raise AividError(path, f"mask video has {info.frames} frames, the video has {frames}")
+
+    def _check_image(self, path):
+        image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if image is None:
+            raise AividError(path, "cannot read mask image")
+        if image.shape[::-1] != self.size:
+            raise AividError(path, f"mask image is {image.shape[1]}x{image.shape[0]}, the video is {self.size[0]}x{self.size[1]}")
+        return image > self.threshold
+
+    def blocks(self, start, stop, block=16):
+        if self.kind == "image":
+            for t0 in range(start, stop, block):
+                yield t0, np.broadcast_to(self.image, (min(block, stop - t0),) + self.image.shape)
+        elif self.kind == "folder":
+            for t0 in range(start, stop, block):
+                yield t0, np.stack([self._check_image(p) for p in self.images[t0 : min(stop, t0 + block)]])
+        else:
+            for t0, grey in iter_frame_blocks(self.path, start, stop, block=block, pix_fmt="gray"):
+                yield t0, grey[..., 0] > self.threshold
+
+
+def mask_sources(video_cfg, info, threshold=127, where="config"):
+    """The mask sources one video's configuration names."""
+    sources = []
+    if video_cfg.get("regions"):
+        sources.append(BoxRegions(video_cfg["regions"], info.width, info.height, info.frames, where))
+    if video_cfg.get("mask"):
+        sources.append(MaskFile(video_cfg["mask"], info.width, info.height, info.frames, threshold))
+    return sources
+
+
+def _dilate(block, pixels):
+    if pixels <= 0:
+        return block
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
+    return np.stack([cv2.dilate(f.astype(np.uint8), kernel) > 0 for f in block])
+
+
+def build_segment_mask(sources, start, stop, width, height, fps, out, dilate=0):
+    """Write the union of `sources` over frames [start, stop), dilated, as a (T, H, W, 1) store.
+
+    Returns a summary: which frames have any mask, and the masked fraction.
+    """
+    from .atomic import atomic_output
+    from .lazy import LazyVideo
+
+    active, area = [], 0
+    with atomic_output(out) as tmp:
+        store = LazyVideo.create(tmp, (stop - start, height, width, 1), fps, {"start": start, "stop": stop})
+        for t0 in range(start, stop, 16):
+            n = min(16, stop - t0)
+            block = np.zeros((n, height, width), bool)
+            for source in sources:
+                for s0, part in source.blocks(t0, t0 + n, block=n):
+                    block[s0 - t0 : s0 - t0 + len(part)] |= part
+            block = _dilate(block, dilate)
+            if block.all(axis=(1, 2)).any():
+                raise AividError(out, f"mask covers the whole frame at frame {t0 + int(np.flatnonzero(block.all(axis=(1, 2)))[0])}: nothing is left to fill from")
+            if block.any():
+                store[t0 - start : t0 - start + n] = (block * 255).astype(np.uint8)[..., None]
+            active += [t0 + i for i in np.flatnonzero(block.any(axis=(1, 2)))]
+            area += int(block.sum())
+    return {"start": start, "stop": stop, "active_frames": [int(a) for a in active],
+            "masked_fraction": area / max(1, (stop - start) * width * height)}
+
+
+def write_json(data, path):
+    from .atomic import atomic_output
+
+    with atomic_output(path) as tmp:
+        Path(tmp).write_text(json.dumps(data, indent=1))

@@ -1,0 +1,151 @@
+"""The workflow's steps: each Snakemake rule calls one function here with its `snakemake` object.
+
+Rules only wire files; what a step does lives in the modules it calls.
+"""
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .errors import AividError
+
+log = logging.getLogger("aivid")
+
+
+def _read_json(path):
+    return json.loads(Path(path).read_text())
+
+
+def _write_json(data, path):
+    from .masks import write_json
+
+    write_json(data, path)
+
+
+def _info(path):
+    from .probe import VideoInfo
+
+    return VideoInfo.from_dict(_read_json(path)["info"])
+
+
+def _settings(output_cfg):
+    from .encode import EncodeSettings
+
+    return EncodeSettings(codec=output_cfg["codec"], crf=output_cfg["crf"], preset=output_cfg["preset"],
+                          lossless=output_cfg["lossless"])
+
+
+def _optional(sm, name):
+    """An input that an input function may leave out: its path, or None."""
+    files = list(getattr(sm.input, name, None) or [])
+    return files[0] if files else None
+
+
+def probe(sm):
+    from .probe import packet_index
+    from .probe import probe as probe_video
+
+    info = probe_video(sm.input.video)
+    _write_json({"info": info.to_dict(), "keyframes": packet_index(sm.input.video).keyframes}, sm.output[0])
+    log.info("%s: %dx%d, %d frames at %s fps", info.path, info.width, info.height, info.frames, info.fps)
+
+
+def segments(sm):
+    from .segments import plan_segments
+
+    data = _read_json(sm.input.probe)
+    info = data["info"]
+    segs = plan_segments(info["frames"], info["fps"], data["keyframes"], sm.params.seconds,
+                         keyframe_aligned=not sm.params.lossless)
+    _write_json(segs, sm.output[0])
+    log.info("%d segments", len(segs))
+
+
+def _segment(sm):
+    return _read_json(sm.input.segments)[int(sm.wildcards.seg)]
+
+
+def mask(sm):
+    from .masks import build_segment_mask, mask_sources
+
+    info, seg = _info(sm.input.probe), _segment(sm)
+    sources = mask_sources(sm.params.video, info, sm.params.mask["threshold"])
+    summary = build_segment_mask(sources, seg["start"], seg["stop"], info.width, info.height, info.fps,
+                                 sm.output.store, sm.params.mask["dilate"])
+    _write_json(summary, sm.output.summary)
+    log.info("segment %s: %d masked frames, %.4f%% of pixels", sm.wildcards.seg,
+             len(summary["active_frames"]), 100 * summary["masked_fraction"])
+
+
+def plan(sm):
+    from .backends import backend_class
+    from .plan import plan_segment
+    from .shots import detect_cuts
+
+    info, summary = _info(sm.input.probe), _read_json(sm.input.summary)
+    cuts = []
+    if summary["active_frames"]:
+        cuts = detect_cuts(info.path, summary["start"], summary["stop"], sm.params.plan["shot_threshold"], info)
+    backend = backend_class(sm.params.backend)
+    result = plan_segment(sm.input.store, summary, cuts, sm.params.plan, backend.size_multiple,
+                          backend(sm.params.inpaint).frame_rule)
+    _write_json(result, sm.output[0])
+    log.info("segment %s: %d windows, cuts at %s", sm.wildcards.seg, len(result["windows"]), cuts)
+
+
+def decode(sm):
+    from .decode import decode_to_zarr
+
+    seg = _segment(sm)
+    decode_to_zarr(sm.input.video, sm.output[0], seg["start"], seg["stop"])
+
+
+def inpaint(sm):
+    from .inpaint import inpaint_window
+
+    window = next(w for w in _read_json(sm.input.plan)["windows"] if w["id"] == sm.wildcards.win)
+    inpaint_window(sm.input.frames, sm.input.store, window, sm.output[0], sm.params.inpaint,
+                   previous=_optional(sm, "previous"))
+
+
+def blend(sm):
+    from .blend import blend_segment
+
+    windows = _read_json(sm.input.plan)["windows"]
+    results = {Path(p).name.removesuffix(".zarr"): p for p in sm.input.windows}
+    blend_segment(sm.input.frames, sm.input.store, windows, results, sm.output[0], sm.params.feather)
+
+
+def piece(sm):
+    from .assemble import encode_segment, transcode_segment
+
+    settings = _settings(sm.params.output)
+    seg = _segment(sm)
+    repaired = _optional(sm, "repaired")
+    if repaired:
+        encode_segment(repaired, sm.output[0], settings)
+    else:
+        transcode_segment(_info(sm.input.probe), seg["start"], seg["stop"], sm.output[0], settings)
+
+
+def concat(sm):
+    from .assemble import concat_pieces
+
+    info = _info(sm.input.probe)
+    concat_pieces(list(sm.input.pieces), sm.input.video, sm.output[0], info.frames)
+    log.info("wrote %s", sm.output[0])
+
+
+def run_step(sm):
+    """Entry point for workflow/scripts/step.py: log to the rule's log, one-line errors."""
+    handlers = [logging.StreamHandler(sys.stderr)]
+    if sm.log:
+        handlers.append(logging.FileHandler(sm.log[0], mode="w"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers,
+                        force=True)
+    try:
+        globals()[sm.rule](sm)
+    except AividError as exc:
+        log.error("aivid: error: %s", exc)
+        sys.exit(1)

@@ -1,0 +1,29 @@
+rule piece:
+    input:
+        probe="results/{video}/probe.json",
+        segments="results/{video}/segments.json",
+        plan="results/{video}/seg{seg}/plan.json",
+        repaired=repaired_segment,
+    output:
+        "results/{video}/seg{seg}/piece.{ext}",
+    params:
+        output=CONFIG["output"],
+    log:
+        "logs/{video}/seg{seg}/piece_{ext}.log",
+    benchmark:
+        "benchmarks/{video}/seg{seg}/piece_{ext}.tsv"
+    script:
+        "../scripts/step.py"
+
+
+rule concat:
+    input:
+        video=source_video,
+        probe="results/{video}/probe.json",
+        pieces=segment_pieces,
+    output:
+        report("results/{video}/output.{ext}", caption="../report/output.rst", category="Repaired videos"),
+    log:
+        "logs/{video}/concat_{ext}.log",
+    script:
+        "../scripts/step.py"

@@ -1,0 +1,18 @@
+rule inpaint:
+    input:
+        frames="results/{video}/seg{seg}/frames.zarr",
+        store="results/{video}/seg{seg}/mask.zarr",
+        plan="results/{video}/seg{seg}/plan.json",
+        previous=previous_window,
+    output:
+        directory("results/{video}/seg{seg}/windows/{win}.zarr"),
+    params:
+        inpaint=CONFIG["inpaint"],
+    resources:
+        gpu=1 if BACKEND_USES_GPU else 0,
+    log:
+        "logs/{video}/seg{seg}/inpaint_{win}.log",
+    benchmark:
+        "benchmarks/{video}/seg{seg}/inpaint_{win}.tsv"
+    script:
+        "../scripts/step.py"

@@ -1,0 +1,18 @@
+rule mask:
+    input:
+        video=source_video,
+        probe="results/{video}/probe.json",
+        segments="results/{video}/segments.json",
+        files=mask_inputs,
+    output:
+        store=directory("results/{video}/seg{seg}/mask.zarr"),
+        summary="results/{video}/seg{seg}/mask.json",
+    params:
+        video=lambda wildcards: VIDEOS[wildcards.video],
+        mask=CONFIG["mask"],
+    log:
+        "logs/{video}/seg{seg}/mask.log",
+    benchmark:
+        "benchmarks/{video}/seg{seg}/mask.tsv"
+    script:
+        "../scripts/step.py"
