@@ -1,6 +1,8 @@
 """Workflow configuration: schema validation with defaults, and path resolution."""
 
 import copy
+import json
+import os
 from pathlib import Path
 
 import yaml
@@ -70,18 +72,59 @@ def config_base_dir(configfiles, overwrite_configfiles):
     return Path(chosen[-1]).resolve().parent if chosen else Path.cwd()
 
 
-def check_video_inputs(name, video, options, where):
-    """Probe a video and its mask sources now, so bad input fails before any job runs."""
+def _write_if_changed(path, data):
+    text = json.dumps(data, indent=1, sort_keys=True)
+    path = Path(path)
+    if not path.exists() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+
+
+def probe_cached(video_path, cache):
+    """Probe a video (and list its keyframes) once per file version, cached in `cache`."""
+    from .probe import check_exists, packet_index, probe
+
+    check_exists(video_path)
+    stat = os.stat(video_path)
+    stamp = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    cache = Path(cache)
+    if cache.exists():
+        data = json.loads(cache.read_text())
+        if data.get("stamp") == stamp and data["info"]["path"] == str(video_path):
+            return data
+    info = probe(video_path)
+    data = {"stamp": stamp, "info": info.to_dict(), "keyframes": packet_index(video_path).keyframes}
+    _write_if_changed(cache, data)
+    return data
+
+
+def prepare_video(name, config, root="results", where="config"):
+    """Probe one video, check its mask sources, and (re)write its probe.json and segments.json.
+
+    Done when the workflow is parsed, so that bad input fails before any job runs and the
+    segment list is known without a checkpoint.  Files are rewritten only when they change.
+    """
     from .masks import mask_sources
-    from .probe import probe
+    from .probe import VideoInfo
+    from .segments import plan_segments
 
-    info = probe(video["path"])
-    mask_sources(video, info, options["mask"]["threshold"], where=f"{where}: videos.{name}")
-    return info
+    video = config["videos"][name]
+    data = probe_cached(video["path"], Path(root) / name / "probe.json")
+    info = VideoInfo.from_dict(data["info"])
+    mask_sources(video, info, config["mask"]["threshold"], where=f"{where}: videos.{name}")
+    segments = plan_segments(info.frames, info.fps, data["keyframes"], config["segments"]["seconds"],
+                             keyframe_aligned=not config["output"]["lossless"])
+    _write_if_changed(Path(root) / name / "segments.json", segments)
+    return info, segments
 
 
-def checked_config(config, configfiles=(), overwrite_configfiles=(), made_by_workflow=()):
-    """Validate the workflow config, resolve its paths and check its inputs; AividError if bad."""
+def checked_config(config, configfiles=(), overwrite_configfiles=(), make_missing=None, root="results"):
+    """Validate the workflow config, resolve its paths and check its inputs; AividError if bad.
+
+    `make_missing(path)` may create an input that does not exist yet (the demo clip).
+    """
     source = str((list(overwrite_configfiles) or list(configfiles) or ["config"])[-1])
     config = validate_config(config, source=source)
     base = config_base_dir(configfiles, overwrite_configfiles)
@@ -89,10 +132,36 @@ def checked_config(config, configfiles=(), overwrite_configfiles=(), made_by_wor
         video["path"] = resolve_path(video["path"], base)
         if video.get("mask"):
             video["mask"] = resolve_path(video["mask"], base)
-        if video["path"] in made_by_workflow:
-            continue
-        check_video_inputs(name, video, config, source)
+        if make_missing and not Path(video["path"]).exists():
+            make_missing(video)
+        info, segments = prepare_video(name, config, root, source)
+        video["segments"] = [str(s["index"]) for s in segments]
     from .backends import backend_class
 
     config["inpaint_chained"] = backend_class(config["inpaint"]["backend"]).chained
+    write_stage_settings(config, root)
     return config
+
+
+def stage_settings(config, name):
+    """The settings each stage of one video depends on (editing one re-runs that stage onwards)."""
+    video = config["videos"][name]
+    return {
+        "mask": {"mask": config["mask"], "regions": video.get("regions"), "file": video.get("mask"),
+                 "segments": config["segments"], "lossless": config["output"]["lossless"]},
+        "plan": {"plan": config["plan"], "inpaint": config["inpaint"]},
+        "inpaint": config["inpaint"],
+        "blend": {"feather": config["mask"]["feather"]},
+        "output": config["output"],
+    }
+
+
+def write_stage_settings(config, root="results"):
+    """Write results/NAME/settings/STAGE.json, touching a file only when its content changes.
+
+    Rules take these files as inputs, so an edit re-runs exactly the stages it affects (file
+    modification times are a more dependable trigger than parameter provenance with checkpoints).
+    """
+    for name in config["videos"]:
+        for stage, settings in stage_settings(config, name).items():
+            _write_if_changed(Path(root) / name / "settings" / f"{stage}.json", settings)

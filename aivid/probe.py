@@ -72,7 +72,7 @@ def _run_ffprobe_json(path):
         raise AividError(path, f"not a readable video ({last_error_line(exc.stderr)})") from None
 
 
-def _check_exists(path):
+def check_exists(path):
     p = Path(path)
     if not p.exists():
         raise AividError(path, "no such file")
@@ -157,7 +157,7 @@ def _stream_summary(stream):
 
 def probe(path):
     """Probe `path`; raise AividError with a one-line reason if it is not a usable video."""
-    _check_exists(path)
+    check_exists(path)
     data = _run_ffprobe_json(path)
     vs = _video_stream(data, path)
     index = packet_index(path, vs["index"])

@@ -42,26 +42,6 @@ def _optional(sm, name):
     return files[0] if files else None
 
 
-def probe(sm):
-    from .probe import packet_index
-    from .probe import probe as probe_video
-
-    info = probe_video(sm.input.video)
-    _write_json({"info": info.to_dict(), "keyframes": packet_index(sm.input.video).keyframes}, sm.output[0])
-    log.info("%s: %dx%d, %d frames at %s fps", info.path, info.width, info.height, info.frames, info.fps)
-
-
-def segments(sm):
-    from .segments import plan_segments
-
-    data = _read_json(sm.input.probe)
-    info = data["info"]
-    segs = plan_segments(info["frames"], info["fps"], data["keyframes"], sm.params.seconds,
-                         keyframe_aligned=not sm.params.lossless)
-    _write_json(segs, sm.output[0])
-    log.info("%d segments", len(segs))
-
-
 def _segment(sm):
     return _read_json(sm.input.segments)[int(sm.wildcards.seg)]
 

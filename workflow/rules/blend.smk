@@ -4,13 +4,16 @@ rule blend:
         store="results/{video}/seg{seg}/mask.zarr",
         plan="results/{video}/seg{seg}/plan.json",
         windows=window_results,
+        settings=settings("blend"),
     output:
-        temp(directory("results/{video}/seg{seg}/repaired.zarr")),
-    params:
-        feather=CONFIG["mask"]["feather"],
+        frames_output("results/{video}/seg{seg}/repaired.zarr"),
     log:
         "logs/{video}/seg{seg}/blend.log",
     benchmark:
         "benchmarks/{video}/seg{seg}/blend.tsv"
+    conda:
+        "../../envs/aivid.yaml"
+    params:
+        feather=CONFIG["mask"]["feather"],
     script:
         "../scripts/step.py"

@@ -9,11 +9,23 @@ min_version("8.0")
 from aivid.config import checked_config
 from aivid.errors import AividError
 
-DEMO_FILES = ["resources/demo/input.mp4", "resources/demo/specks.mkv"]
+DEMO_VIDEO, DEMO_MASK = "resources/demo/input.mp4", "resources/demo/specks.mkv"
+
+
+def make_demo_if_missing(video):
+    """The shipped config repairs a demo clip that aivid makes on first use."""
+    if video["path"] == DEMO_VIDEO:
+        from aivid.demo import make_demo
+
+        make_demo(DEMO_VIDEO, DEMO_MASK)
+
 
 try:
     CONFIG = checked_config(
-        config, workflow.configfiles, workflow.overwrite_configfiles, DEMO_FILES
+        config,
+        workflow.configfiles,
+        workflow.overwrite_configfiles,
+        make_missing=make_demo_if_missing,
     )
 except AividError as exc:
     sys.stderr.write(f"aivid: error: {exc}\n")
@@ -45,8 +57,7 @@ def mask_inputs(wildcards):
 
 
 def segment_ids(wildcards):
-    path = checkpoints.segments.get(video=wildcards.video).output[0]
-    return [str(s["index"]) for s in json.loads(Path(path).read_text())]
+    return VIDEOS[wildcards.video]["segments"]
 
 
 def segment_plan(wildcards):
@@ -56,17 +67,24 @@ def segment_plan(wildcards):
 
 def window_results(wildcards):
     windows = segment_plan(wildcards)["windows"]
-    return [f"results/{wildcards.video}/seg{wildcards.seg}/windows/{w['id']}.zarr" for w in windows]
+    return [
+        f"results/{wildcards.video}/seg{wildcards.seg}/windows/{w['id']}.zarr"
+        for w in windows
+    ]
 
 
 def previous_window(wildcards):
     """Chained backends condition each window on the one before it (same tile)."""
     if not CONFIG["inpaint_chained"]:
         return []
-    window = next(w for w in segment_plan(wildcards)["windows"] if w["id"] == wildcards.win)
+    window = next(
+        w for w in segment_plan(wildcards)["windows"] if w["id"] == wildcards.win
+    )
     if not window["prev"]:
         return []
-    return [f"results/{wildcards.video}/seg{wildcards.seg}/windows/{window['prev']}.zarr"]
+    return [
+        f"results/{wildcards.video}/seg{wildcards.seg}/windows/{window['prev']}.zarr"
+    ]
 
 
 def repaired_segment(wildcards):
@@ -81,3 +99,13 @@ def segment_pieces(wildcards):
         f"results/{wildcards.video}/seg{seg}/piece.{OUT_EXT}"
         for seg in segment_ids(wildcards)
     ]
+
+
+def settings(stage):
+    """The settings file of one stage (see aivid.config.write_stage_settings)."""
+    return f"results/{{video}}/settings/{stage}.json"
+
+
+def frames_output(path):
+    """Full-frame stores exist only for segments with repairs; kept unless cache.frames is false."""
+    return directory(path) if CONFIG["cache"]["frames"] else temp(directory(path))

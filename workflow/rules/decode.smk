@@ -3,10 +3,12 @@ rule decode:
         video=source_video,
         segments="results/{video}/segments.json",
     output:
-        temp(directory("results/{video}/seg{seg}/frames.zarr")),
+        frames_output("results/{video}/seg{seg}/frames.zarr"),
     log:
         "logs/{video}/seg{seg}/decode.log",
     benchmark:
         "benchmarks/{video}/seg{seg}/decode.tsv"
+    conda:
+        "../../envs/aivid.yaml"
     script:
         "../scripts/step.py"

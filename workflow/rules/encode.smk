@@ -4,14 +4,17 @@ rule piece:
         segments="results/{video}/segments.json",
         plan="results/{video}/seg{seg}/plan.json",
         repaired=repaired_segment,
+        settings=settings("output"),
     output:
         "results/{video}/seg{seg}/piece.{ext}",
-    params:
-        output=CONFIG["output"],
     log:
         "logs/{video}/seg{seg}/piece_{ext}.log",
     benchmark:
         "benchmarks/{video}/seg{seg}/piece_{ext}.tsv"
+    conda:
+        "../../envs/aivid.yaml"
+    params:
+        output=CONFIG["output"],
     script:
         "../scripts/step.py"
 
@@ -22,8 +25,14 @@ rule concat:
         probe="results/{video}/probe.json",
         pieces=segment_pieces,
     output:
-        report("results/{video}/output.{ext}", caption="../report/output.rst", category="Repaired videos"),
+        report(
+            "results/{video}/output.{ext}",
+            caption="../report/output.rst",
+            category="Repaired videos",
+        ),
     log:
         "logs/{video}/concat_{ext}.log",
+    conda:
+        "../../envs/aivid.yaml"
     script:
         "../scripts/step.py"

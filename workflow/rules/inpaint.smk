@@ -4,15 +4,18 @@ rule inpaint:
         store="results/{video}/seg{seg}/mask.zarr",
         plan="results/{video}/seg{seg}/plan.json",
         previous=previous_window,
+        settings=settings("inpaint"),
     output:
         directory("results/{video}/seg{seg}/windows/{win}.zarr"),
-    params:
-        inpaint=CONFIG["inpaint"],
-    resources:
-        gpu=1 if BACKEND_USES_GPU else 0,
     log:
         "logs/{video}/seg{seg}/inpaint_{win}.log",
     benchmark:
         "benchmarks/{video}/seg{seg}/inpaint_{win}.tsv"
+    conda:
+        "../../envs/aivid.yaml"
+    resources:
+        gpu=1 if BACKEND_USES_GPU else 0,
+    params:
+        inpaint=CONFIG["inpaint"],
     script:
         "../scripts/step.py"

@@ -1,0 +1,191 @@
+"""The Snakemake workflow end to end, on a real clip, through the `snakemake` command line."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from conftest import ffmpeg, ffmpeg_rgb
+
+REPO = Path(__file__).resolve().parent.parent
+SNAKEFILE = REPO / "workflow" / "Snakefile"
+DILATE, FEATHER = 4, 8
+
+
+@pytest.fixture(scope="module")
+def clip(bikes, tmp_path_factory):
+    """100 frames of real footage, a keyframe every 25 frames (so 4 segments of 1 s)."""
+    root = tmp_path_factory.mktemp("clip")
+    ffmpeg("-i", bikes, "-frames:v", "100", "-c:v", "libx264", "-g", "25", "-keyint_min", "25",
+           "-sc_threshold", "0", "-crf", "16", root / "clip.mp4")
+    mask = np.zeros((100, 272, 640, 3), np.uint8)
+    mask[60, 200:206, 300:306] = 255  # a one-frame speck in segment 2
+    from aivid.encode import EncodeSettings, encode_frames
+
+    encode_frames(mask, root / "specks.mkv", 640, 272, 25, EncodeSettings(lossless=True))
+    return root
+
+
+def write_config(workdir, clip, **sections):
+    config = {"videos": {"clip": {"path": str(clip / "clip.mp4"), "mask": str(clip / "specks.mkv"),
+                                  "regions": [{"box": [40, 30, 48, 32], "frames": [5, 20]}]}},
+              "mask": {"dilate": DILATE, "feather": FEATHER}, "segments": {"seconds": 1},
+              "plan": {"window": 24, "overlap": 4, "context_frames": 6},
+              "output": {"lossless": True}}
+    for key, value in sections.items():
+        config.setdefault(key, {}).update(value)
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def snakemake(workdir, *args, check=True):
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(workdir),
+           "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(proc.stdout[-3000:] + proc.stderr[-3000:])
+    return proc
+
+
+def planned_rules(workdir):
+    """Rules a dry run would execute (from Snakemake's job table)."""
+    out = snakemake(workdir, "-n", "--quiet", "rules").stdout
+    return {m.group(1) for m in re.finditer(r"^(\w+)\s+\d+\s*$", out, re.M)} - {"total", "all"}
+
+
+def mask_distance(clip):
+    """Distance of every pixel to the nearest repair-mask pixel (before dilation)."""
+    import cv2
+
+    mask = np.zeros((100, 272, 640), bool)
+    mask[5:20, 30:62, 40:88] = True
+    mask[60, 200:206, 300:306] = True
+    return np.stack([cv2.distanceTransform((~m).astype(np.uint8), cv2.DIST_L2, 5) for m in mask])
+
+
+@pytest.fixture(scope="module")
+def finished(clip, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("run")
+    write_config(workdir, clip)
+    snakemake(workdir)
+    return workdir
+
+
+def test_output_keeps_every_untouched_pixel(finished, clip):
+    out = finished / "results" / "clip" / "output.mkv"
+    source, repaired = ffmpeg_rgb(clip / "clip.mp4"), ffmpeg_rgb(out)
+    assert repaired.shape == source.shape
+    far = mask_distance(clip) > DILATE + FEATHER + 1
+    assert np.array_equal(repaired[far], source[far])
+    assert not np.array_equal(repaired[5:20, 30:62, 40:88], source[5:20, 30:62, 40:88])
+    from aivid.probe import probe
+
+    assert probe(out).fps == "25/1" and probe(out).frames == 100
+
+
+def test_untouched_segments_do_no_model_work(finished):
+    plans = [json.loads(p.read_text()) for p in sorted((finished / "results" / "clip").glob("seg*/plan.json"))]
+    assert [p["work"] for p in plans] == [True, False, True, False]
+    windows = list((finished / "results" / "clip").glob("seg*/windows/*.zarr"))
+    assert {w.parent.parent.name for w in windows} == {"seg0", "seg2"}
+    assert not (finished / "results" / "clip" / "seg1" / "frames.zarr").exists()
+
+
+def test_transient_speck_comes_out_close_to_perfect(finished, clip):
+    source = ffmpeg_rgb(clip / "clip.mp4").astype(float)
+    repaired = ffmpeg_rgb(finished / "results" / "clip" / "output.mkv").astype(float)
+    # the clip has no speck burned in, so the truth under the mask is the source itself
+    err = ((repaired[60, 200:206, 300:306] - source[60, 200:206, 300:306]) ** 2).mean()
+    assert 10 * np.log10(255**2 / max(err, 1e-9)) > 30
+
+
+def test_edits_rerun_only_what_they_touch(finished):
+    config = yaml.safe_load((finished / "config.yaml").read_text())
+    assert planned_rules(finished) == set()
+    config["output"]["crf"] = 20  # an output setting: only encoding
+    (finished / "config.yaml").write_text(yaml.safe_dump(config))
+    assert planned_rules(finished) <= {"piece", "concat"} and "concat" in planned_rules(finished)
+    config["mask"]["dilate"] = DILATE + 2  # a mask setting: masks and what follows, never decoding
+    (finished / "config.yaml").write_text(yaml.safe_dump(config))
+    rules = planned_rules(finished)
+    assert {"mask", "plan", "concat"} <= rules and not rules & {"decode", "probe", "segments"}
+
+
+def test_sigkill_then_resume_matches_uninterrupted_run(clip, finished, tmp_path):
+    write_config(tmp_path, clip)
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(tmp_path),
+           "--configfile", str(tmp_path / "config.yaml"), "--cores", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    windows = tmp_path / "results" / "clip"
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(windows.glob("seg*/windows/*.zarr"))) < 1:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = {p: p.stat().st_mtime_ns for p in windows.glob("seg*/windows/*.zarr")}
+    assert done, "no window finished before the kill"
+    snakemake(tmp_path, "--unlock")  # a SIGKILLed Snakemake leaves its lock behind
+    snakemake(tmp_path, "--rerun-incomplete")
+    assert all(p.stat().st_mtime_ns == t for p, t in done.items())  # finished windows were kept
+    a = ffmpeg_rgb(tmp_path / "results" / "clip" / "output.mkv")
+    b = ffmpeg_rgb(finished / "results" / "clip" / "output.mkv")
+    assert np.array_equal(a, b)  # same config, same output
+
+
+def test_lint_and_format_are_clean():
+    lint = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--lint", "--directory",
+                           str(REPO)], capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    fmt = subprocess.run(["snakefmt", "--check", str(REPO / "workflow")], capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+@pytest.mark.parametrize("change,problem", [
+    ({"inpaint": {"backnd": "x"}}, "inpaint.backnd: unknown key"),
+    ({"output": {"crf": "high"}}, "output.crf"),
+    ({"videos": {"clip": {"path": "nowhere.mp4"}}}, "nowhere.mp4: no such file"),
+    ({"videos": {"clip": {"regions": [{"box": [600, 0, 100, 10]}]}}}, "outside the 640x272 frame"),
+    ({"videos": {"clip": {"regions": [{"box": [0, 0, 640, 272]}]}}}, "covers the whole frame"),
+    ({"videos": {"clip": {"mask": "small.png"}}}, "mask image is 32x32"),
+])
+def test_bad_config_is_one_line(clip, tmp_path, change, problem):
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "small.png"), np.zeros((32, 32), np.uint8))
+    path = write_config(tmp_path, clip)
+    config = yaml.safe_load(path.read_text())
+    for key, value in change.items():
+        if key == "videos":
+            config["videos"]["clip"].update(value["clip"])
+            if "path" in value["clip"] or "mask" in value["clip"]:
+                config["videos"]["clip"] = {k: (str(tmp_path / v) if k in ("path", "mask") and k in value["clip"] else v)
+                                            for k, v in config["videos"]["clip"].items()}
+        else:
+            config.setdefault(key, {}).update(value)
+    path.write_text(yaml.safe_dump(config))
+    proc = snakemake(tmp_path, check=False)
+    assert proc.returncode != 0
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("aivid: error:")]
+    assert len(errors) == 1 and problem in errors[0], proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert not list(tmp_path.glob("results/*/output.*")) and not list(tmp_path.glob("results/*/seg*"))
+
+
+def test_empty_mask_gives_the_source_back(clip, tmp_path):
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "blank.png"), np.zeros((272, 640), np.uint8))
+    path = write_config(tmp_path, clip)
+    config = yaml.safe_load(path.read_text())
+    config["videos"]["clip"] = {"path": str(clip / "clip.mp4"), "mask": str(tmp_path / "blank.png")}
+    path.write_text(yaml.safe_dump(config))
+    snakemake(tmp_path)
+    assert np.array_equal(ffmpeg_rgb(tmp_path / "results" / "clip" / "output.mkv"), ffmpeg_rgb(clip / "clip.mp4"))
