@@ -85,8 +85,15 @@ def inpaint(sm):
     from .inpaint import inpaint_window
 
     window = next(w for w in _read_json(sm.input.plan)["windows"] if w["id"] == sm.wildcards.win)
+    prompt = _optional(sm, "prompt")
     inpaint_window(sm.input.frames, sm.input.store, window, sm.output[0], sm.params.inpaint,
-                   previous=_optional(sm, "previous"))
+                   previous=_optional(sm, "previous"), prompt=prompt)
+
+
+def prompt(sm):
+    from .prompts import encode_prompts
+
+    encode_prompts(sm.params.inpaint, sm.output[0])
 
 
 def blend(sm):

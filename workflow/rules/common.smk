@@ -8,6 +8,7 @@ min_version("8.0")
 
 from aivid.config import checked_config
 from aivid.errors import AividError
+from aivid.prompts import prompt_key, prompt_options
 
 DEMO_VIDEO, DEMO_MASK = "resources/demo/input.mp4", "resources/demo/specks.mkv"
 
@@ -109,3 +110,10 @@ def settings(stage):
 def frames_output(path):
     """Full-frame stores exist only for segments with repairs; kept unless cache.frames is false."""
     return directory(path) if CONFIG["cache"]["frames"] else temp(directory(path))
+
+
+def prompt_embeddings(wildcards):
+    """VACE windows read cached prompt embeddings instead of loading the text encoder."""
+    if CONFIG["inpaint"]["backend"] != "vace":
+        return []
+    return [f"results/prompts/{prompt_key(CONFIG['inpaint'])}.safetensors"]

@@ -1,9 +1,23 @@
+rule prompt:
+    output:
+        "results/prompts/{key}.safetensors",
+    log:
+        "logs/prompts/{key}.log",
+    conda:
+        "../../envs/aivid.yaml"
+    params:
+        inpaint=prompt_options(CONFIG["inpaint"]),
+    script:
+        "../scripts/step.py"
+
+
 rule inpaint:
     input:
         frames="results/{video}/seg{seg}/frames.zarr",
         store="results/{video}/seg{seg}/mask.zarr",
         plan="results/{video}/seg{seg}/plan.json",
         previous=previous_window,
+        prompt=prompt_embeddings,
         settings=settings("inpaint"),
     output:
         directory("results/{video}/seg{seg}/windows/{win}.zarr"),

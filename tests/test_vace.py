@@ -1,0 +1,124 @@
+"""The VACE backend with a tiny random Wan-VACE pipeline saved in diffusers format (CPU)."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from conftest import ffmpeg_rgb
+
+REPO = Path(__file__).resolve().parent.parent
+TINY = {"device": "cpu", "dtype": "float32", "steps": 2, "min_side": 32, "max_area": 48 * 64,
+        "max_sequence_length": 16, "guidance": 5.0}
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("models") / "tiny-vace"
+    subprocess.run([sys.executable, str(REPO / "scripts" / "make_tiny_vace.py"), str(out)], check=True,
+                   capture_output=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def embeddings(tiny_model, tmp_path_factory):
+    from aivid.prompts import encode_prompts, load_prompts
+
+    path = tmp_path_factory.mktemp("prompts") / "p.safetensors"
+    encode_prompts({"model": str(tiny_model), "prompt": "clean background", "negative_prompt": "logo",
+                    "guidance": 5.0, "max_sequence_length": 16}, path)
+    return load_prompts(path)
+
+
+def test_working_size_and_frame_rule():
+    from aivid.backends.vace import padded_length, working_size
+
+    assert working_size(480, 832, 480 * 832, 256) == (480, 832)
+    h, w = working_size(1080, 1920, 480 * 832, 256)
+    assert h % 16 == 0 and w % 16 == 0 and h * w <= 480 * 832 and abs(w / h - 16 / 9) < 0.1
+    assert min(working_size(40, 60, 480 * 832, 256)) >= 256  # a small ROI is worked larger
+    assert [padded_length(n) for n in (1, 2, 5, 17, 18, 81)] == [1, 5, 5, 17, 21, 81]
+
+
+def test_windows_never_load_the_text_encoder(tiny_model, embeddings, tmp_path):
+    from aivid.backends.vace import VaceBackend
+
+    model = tmp_path / "no-text-encoder"
+    shutil.copytree(tiny_model, model)
+    shutil.rmtree(model / "text_encoder")
+    shutil.rmtree(model / "tokenizer")
+    backend = VaceBackend({"model": str(model), **TINY})
+    frames = np.random.default_rng(0).integers(0, 255, (7, 40, 52, 3), dtype=np.uint8)
+    mask = np.zeros((7, 40, 52), bool)
+    mask[:, 10:22, 12:30] = True
+    context = {"prompt_embeds": embeddings, "window": {"id": "s0w0", "frames": [0, 7]}, "tile": 0}
+    out = backend.inpaint(frames, mask, context)
+    assert out.shape == frames.shape and out.dtype == np.uint8
+    assert np.array_equal(out, backend.inpaint(frames, mask, context))  # seeded: deterministic
+
+
+def test_colour_correction_removes_a_global_shift():
+    from aivid.backends.vace import colour_correct, colour_error
+
+    rng = np.random.default_rng(1)
+    original = rng.integers(40, 200, (5, 32, 32, 3)).astype(np.uint8)
+    drifted = np.clip(original.astype(int) * 1.1 + 12, 0, 255).astype(np.uint8)
+    known = np.ones((5, 32, 32), bool)
+    known[:, 8:16, 8:16] = False
+    assert colour_error(drifted, original, known) > 10
+    assert colour_error(colour_correct(drifted, original, known), original, known) < 1.5
+
+
+def test_missing_model_is_one_clear_line(tmp_path):
+    from aivid.backends.vace import VaceBackend
+    from aivid.errors import AividError
+
+    backend = VaceBackend({"model": str(tmp_path / "nowhere"), **TINY})
+    with pytest.raises(AividError, match="cannot load the VACE model"):
+        backend.inpaint(np.zeros((5, 32, 32, 3), np.uint8), np.ones((5, 32, 32), bool),
+                        {"prompt_embeds": {}, "window": {"id": "w", "frames": [0, 5]}, "tile": 0})
+
+
+def run(workdir, *args):
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "--directory",
+           str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def test_workflow_with_chained_vace_windows(tiny_model, bikes, tmp_path):
+    from conftest import ffmpeg
+
+    ffmpeg("-i", bikes, "-frames:v", "30", "-vf", "crop=320:192:0:40", "-c:v", "libx264", "-crf", "16",
+           tmp_path / "clip.mp4")
+    config = {"videos": {"clip": {"path": str(tmp_path / "clip.mp4"),
+                                  "regions": [{"box": [100, 60, 40, 30], "frames": [2, 24]}]}},
+              "plan": {"window": 9, "overlap": 4, "context_frames": 2, "margin": 8},
+              "inpaint": {"backend": "vace", "model": str(tiny_model), **TINY},
+              "output": {"lossless": True}, "segments": {"seconds": 10}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    run(tmp_path)
+    plan = json.loads((tmp_path / "results" / "clip" / "seg0" / "plan.json").read_text())
+    windows = plan["windows"]
+    assert len(windows) >= 3 and all(w["prev"] == p["id"] for p, w in zip(windows, windows[1:]))
+    assert len(list((tmp_path / "results" / "prompts").glob("*.safetensors"))) == 1
+    source, out = ffmpeg_rgb(tmp_path / "clip.mp4"), ffmpeg_rgb(tmp_path / "results" / "clip" / "output.mkv")
+    far = np.ones(source.shape[:3], bool)
+    far[2:24, 60 - 16 : 90 + 16, 100 - 16 : 140 + 16] = False
+    assert np.array_equal(out[far], source[far])
+    assert not np.array_equal(out[2:24, 60:90, 100:140], source[2:24, 60:90, 100:140])
+    first = out.copy()
+    # a new inpaint setting re-runs the windows but reuses the cached prompt embeddings
+    config["inpaint"]["steps"] = 1
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    log = run(tmp_path).stderr
+    assert "rule prompt" not in log and "rule inpaint" in log
+    config["inpaint"]["steps"] = 2
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    run(tmp_path)
+    assert np.array_equal(ffmpeg_rgb(tmp_path / "results" / "clip" / "output.mkv"), first)  # deterministic
