@@ -5,15 +5,30 @@ import numpy as np
 from .decode import iter_frame_blocks
 
 
-def detect_cuts(path, start, stop, threshold=0.35, info=None):
-    """Frame indices (absolute) in (start, stop) that begin a new shot."""
-    previous, cuts = None, []
-    for t0, block in iter_frame_blocks(path, start, stop, block=64, pix_fmt="gray", size=(64, 36), info=info):
+def frame_differences(path, start, stop, info=None):
+    """Mean absolute difference (0-1) between each frame and the previous one, at 64x36 grey."""
+    previous, diffs = None, []
+    for _, block in iter_frame_blocks(path, start, stop, block=64, pix_fmt="gray", size=(64, 36), info=info):
         grey = block[..., 0].astype(np.float32) / 255.0
         if previous is not None:
             grey = np.concatenate([previous[None], grey])
-            t0 -= 1
-        diffs = np.abs(np.diff(grey, axis=0)).mean(axis=(1, 2))
-        cuts += [t0 + 1 + i for i in np.flatnonzero(diffs > threshold)]
+        diffs += np.abs(np.diff(grey, axis=0)).mean(axis=(1, 2)).tolist()
         previous = grey[-1]
-    return [int(c) for c in cuts]
+    return np.array(diffs)
+
+
+def find_cuts(diffs, threshold=0.12, contrast=3.0, radius=5):
+    """Indices i (a cut before frame i+1) where the change stands out: above `threshold` and
+    `contrast` times the median change around it (fast motion raises both)."""
+    cuts = []
+    for i, d in enumerate(diffs):
+        around = np.concatenate([diffs[max(0, i - radius) : i], diffs[i + 1 : i + 1 + radius]])
+        if d > threshold and (not len(around) or d > contrast * np.median(around)):
+            cuts.append(i)
+    return cuts
+
+
+def detect_cuts(path, start, stop, threshold=0.12, info=None):
+    """Frame indices (absolute) in (start, stop) that begin a new shot."""
+    diffs = frame_differences(path, start, stop, info)
+    return [start + 1 + i for i in find_cuts(diffs, threshold)]

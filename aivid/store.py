@@ -6,6 +6,8 @@ its numcodecs compressor and writing the chunk file directly moved 80-220 frames
 8 frames x 256 x 256 pixels keep region-of-interest reads small.
 """
 
+import ctypes
+import ctypes.util
 import queue
 import threading
 from pathlib import Path
@@ -76,6 +78,14 @@ class ChunkWriter:
             fh.write(payload)
 
 
+def _malloc_trim():
+    """Return freed heap memory to the OS (glibc), so long runs do not creep upwards."""
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 class BackgroundWriter:
     """Run a ChunkWriter in a thread so decoding and writing overlap; errors re-raise on close."""
 
@@ -85,12 +95,16 @@ class BackgroundWriter:
         self.thread.start()
 
     def _run(self):
+        written = 0
         while (item := self.queue.get()) is not None:
             if self.error is None:
                 try:
                     self.writer.write(*item)
                 except BaseException as exc:  # handed to the caller in close()
                     self.error = exc
+            written += 1
+            if written % 16 == 0:
+                _malloc_trim()
             self.queue.task_done()
 
     def write(self, t0, block):

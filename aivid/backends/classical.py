@@ -17,7 +17,8 @@ def _complete_flow(flow, mask):
     """Replace flow inside `mask` by an inpainting of the flow around it."""
     if not mask.any():
         return flow
-    hole = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8))
+    # the defect disturbs the flow estimate around it too (DIS patches are ~8-12 px)
+    hole = cv2.dilate(mask.astype(np.uint8), np.ones((15, 15), np.uint8))
     return np.dstack([cv2.inpaint(np.ascontiguousarray(flow[..., c]), hole, 5, cv2.INPAINT_TELEA) for c in range(2)])
 
 
@@ -59,24 +60,59 @@ def _sweep(values, age, flows, order, step):
             age[t][better] = src_age[better] + 1
 
 
+def propagate(frames, mask, flows, order, step):
+    """Values carried into masked pixels from one direction, and how many frames they travelled."""
+    values = frames.copy()
+    age = np.where(mask, np.inf, 0).astype(np.float32)
+    _sweep(values, age, flows, order, step)
+    return values, age
+
+
 class ClassicalBackend(InpaintBackend):
-    """Flow-guided temporal propagation, then spatial Telea inpainting."""
+    """Flow-guided temporal propagation from both directions, then spatial Telea inpainting.
+
+    Each masked pixel gets a candidate from the past and one from the future.  Where both exist
+    and agree they are averaged; where they disagree (content the flow cannot explain, such as a
+    person behind the mask) the nearer one is kept only if it is close in time, otherwise Telea
+    fills it from its surroundings.
+    """
 
     def inpaint(self, frames, mask, context=None):
         frames, mask = self.check(frames, mask)
         radius = int(self.options.get("inpaint_radius", 5))
         max_offset = int(self.options.get("max_offset", 40))
+        agree = float(self.options.get("agreement", 24.0))
         out = frames.copy()
         if not mask.any():
             return out
         to_prev, to_next = neighbour_flows(frames, mask)
-        age = np.where(mask, np.inf, 0).astype(np.float32)
         count = len(frames)
-        for _ in range(2):  # forward then backward, twice, so both directions can compete
-            _sweep(out, age, to_prev, range(1, count), -1)
-            _sweep(out, age, to_next, range(count - 2, -1, -1), +1)
+        past, age_p = propagate(frames, mask, to_prev, range(1, count), -1)
+        future, age_f = propagate(frames, mask, to_next, range(count - 2, -1, -1), +1)
         for t in range(count):
-            hole = mask[t] & (age[t] > max_offset)
-            if hole.any():
-                out[t] = cv2.inpaint(out[t], hole.astype(np.uint8), radius, cv2.INPAINT_TELEA)
+            if not mask[t].any():
+                continue
+            out[t], unknown = _combine(frames[t], mask[t], past[t], age_p[t], future[t], age_f[t], agree, max_offset)
+            if unknown.any():
+                out[t] = cv2.inpaint(out[t], unknown.astype(np.uint8), radius, cv2.INPAINT_TELEA)
         return out
+
+
+def _combine(frame, hole, past, age_p, future, age_f, agree, max_offset):
+    """Merge the two directions' candidates; return the frame and what is still unknown."""
+    has_p, has_f = hole & (age_p <= max_offset), hole & (age_f <= max_offset)
+    both = has_p & has_f
+    diff = np.abs(past.astype(np.float32) - future.astype(np.float32)).mean(axis=2)
+    consistent = both & (diff <= agree)
+    with np.errstate(invalid="ignore"):  # inf/inf where a direction has nothing: not used there
+        w_p = np.nan_to_num(age_f / np.maximum(age_p + age_f, 1e-6), nan=0.5)[..., None]
+    out = frame.copy()
+    mixed = past.astype(np.float32) * w_p + future.astype(np.float32) * (1 - w_p)
+    out[consistent] = np.clip(np.rint(mixed[consistent]), 0, 255).astype(np.uint8)
+    near = max(2, max_offset // 8)
+    only_p = has_p & ~has_f & (age_p <= near) | both & ~consistent & (age_p <= np.minimum(age_f, near))
+    only_f = has_f & ~has_p & (age_f <= near) | both & ~consistent & (age_f < np.minimum(age_p, near + 1)) & ~only_p
+    out[only_p] = past[only_p]
+    out[only_f] = future[only_f]
+    unknown = hole & ~consistent & ~only_p & ~only_f
+    return out, unknown

@@ -1,0 +1,57 @@
+"""Segments, hard cuts, windows and tiles."""
+
+import numpy as np
+
+from aivid.lazy import LazyVideo
+from aivid.plan import plan_segment, tiles_for, windows_for
+from aivid.segments import plan_segments
+from aivid.shots import detect_cuts
+
+SETTINGS = {"margin": 8, "window": 20, "overlap": 4, "context_frames": 3}
+
+
+def test_cuts_found_in_real_footage(bikes):
+    assert detect_cuts(bikes, 0, 250) == [30, 76, 137, 187, 242]
+
+
+def test_segments_start_on_keyframes():
+    segs = plan_segments(1000, "25/1", [0, 100, 250, 300, 700, 950], seconds=8)
+    assert [(s["start"], s["stop"]) for s in segs] == [(0, 250), (250, 700), (700, 950), (950, 1000)]
+    exact = plan_segments(100, "25/1", [0], seconds=1, keyframe_aligned=False)
+    assert [s["start"] for s in exact] == [0, 25, 50, 75] and exact[-1]["stop"] == 100
+
+
+def test_windows_cover_with_overlap():
+    wins = windows_for(10, 100, 20, 4)
+    assert wins[0][0] == 10 and wins[-1][1] == 100
+    assert all(b - a == 20 for a, b in wins)
+    assert all(w2[0] < w1[1] for w1, w2 in zip(wins, wins[1:]))
+
+
+def test_tiles_are_disjoint_snapped_boxes():
+    fp = np.zeros((100, 200), bool)
+    fp[10:20, 10:20] = True
+    fp[12:18, 24:30] = True  # close: merges with the first through the margin
+    fp[80:90, 180:195] = True
+    tiles = tiles_for(fp, margin=4, multiple=16)
+    assert len(tiles) == 2
+    for x, y, w, h in tiles:
+        assert w % 16 == 0 and h % 16 == 0 and x >= 0 and y >= 0 and x + w <= 200 and y + h <= 100
+    (x0, y0, w0, h0), (x1, y1, w1, h1) = tiles
+    assert x0 + w0 <= x1 or y0 + h0 <= y1
+
+
+def test_windows_never_straddle_a_cut(tmp_path):
+    mask = LazyVideo.create(tmp_path / "m.zarr", (100, 64, 64, 1), 25)
+    mask[20:70, 10:20, 10:20] = 255
+    summary = {"start": 200, "stop": 300, "active_frames": list(range(220, 270))}
+    plan = plan_segment(tmp_path / "m.zarr", summary, [245], SETTINGS)
+    assert plan["work"]
+    for w in plan["windows"]:
+        a, b = w["frames"]
+        assert not (a < 45 < b), w
+        assert w["tiles"] == [[2, 2, 26, 26]]
+    covered = set().union(*(range(*w["frames"]) for w in plan["windows"]))
+    assert set(range(20, 70)) <= covered
+    empty = plan_segment(tmp_path / "m.zarr", {"start": 0, "stop": 100, "active_frames": []}, [], SETTINGS)
+    assert not empty["work"] and empty["windows"] == []
