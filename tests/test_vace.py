@@ -122,3 +122,11 @@ def test_workflow_with_chained_vace_windows(tiny_model, bikes, tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     run(tmp_path)
     assert np.array_equal(ffmpeg_rgb(tmp_path / "results" / "clip" / "output.mkv"), first)  # deterministic
+
+
+def test_benchmark_script_runs_on_cpu_with_the_tiny_model(tiny_model):
+    out = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_vace.py"), "--model", str(tiny_model),
+                          "--device", "cpu", "--dtype", "float32", "--frames", "9", "--height", "32", "--width", "48",
+                          "--roi", "16", "--steps", "2", "--modes", "none,model", "--text-len", "16"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "mode none:" in out and "mode model:" in out and "ROI 16x16: 3 tokens" in out

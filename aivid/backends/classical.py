@@ -2,9 +2,9 @@
 Telea inpainting for what no frame shows.  No weights, no GPU.
 
 Optical flow (DIS) is computed between neighbouring frames; inside the mask, where the flow
-describes the defect rather than the scene, it is completed from the surrounding flow.  Known
-pixels are then carried along the flow forward and backward in time; each masked pixel keeps
-the value that travelled the fewest frames.
+describes the defect rather than the scene, it is completed from the surrounding flow.  Each
+masked pixel follows the flow backward and forward in time to the nearest frame that shows it,
+and takes its value from there (sampled once).
 """
 
 import cv2
@@ -38,33 +38,50 @@ def neighbour_flows(frames, mask):
     return to_prev, to_next
 
 
-def _sweep(values, age, flows, order, step):
-    """Carry values from frame t+step into the masked pixels of frame t along flows[t]."""
-    height, width = age.shape[1:]
+def _lookup(field, mx, my, nearest=True):
+    mode = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+    return cv2.remap(field, mx, my, mode, borderMode=cv2.BORDER_CONSTANT, borderValue=-1)
+
+
+def _sweep(source, cx, cy, flows, order, step):
+    """Follow the flow from each masked pixel of frame t into frame t+step, and on until a frame
+    shows it: record that frame (`source`) and where in it (`cx`, `cy`).  Values are sampled from
+    the source frame once at the end, so long chains do not blur through repeated resampling."""
+    height, width = source.shape[1:]
     gx, gy = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    box = np.ones((2, 2), np.uint8)
     for t in order:
-        hole = age[t] > 0
+        hole = source[t] != t
         if flows[t] is None or not hole.any():
             continue
         mx, my = gx + flows[t][..., 0], gy + flows[t][..., 1]
-        src_age = cv2.remap(age[t + step], mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
-                            borderValue=np.inf)
-        # bilinear sampling must not mix in unknown neighbours: require the 2x2 neighbourhood known
-        worst = cv2.dilate(age[t + step], np.ones((2, 2), np.uint8), anchor=(0, 0))
-        src_age = np.maximum(src_age, cv2.remap(worst, mx, my, cv2.INTER_NEAREST,
-                                                borderMode=cv2.BORDER_CONSTANT, borderValue=np.inf))
-        better = hole & (src_age + 1 < age[t])
-        if better.any():
-            moved = cv2.remap(values[t + step], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            values[t][better] = moved[better]
-            age[t][better] = src_age[better] + 1
+        nxt = source[t + step]
+        # all four bilinear neighbours must lead to the same source frame
+        hi = _lookup(cv2.dilate(nxt, box, anchor=(0, 0)), mx, my)
+        lo = _lookup(cv2.erode(nxt, box, anchor=(0, 0), borderValue=-1), mx, my)
+        found = hole & (lo == hi) & (hi >= 0) & (np.abs(hi - t) < np.abs(source[t] - t))
+        if found.any():
+            source[t][found] = hi[found]
+            cx[t][found] = _lookup(cx[t + step], mx, my, nearest=False)[found]
+            cy[t][found] = _lookup(cy[t + step], mx, my, nearest=False)[found]
 
 
 def propagate(frames, mask, flows, order, step):
     """Values carried into masked pixels from one direction, and how many frames they travelled."""
+    count, height, width = mask.shape
+    own = np.arange(count, dtype=np.float32)[:, None, None]
+    source = np.where(mask, np.float32(-1e6), own).astype(np.float32)
+    gx, gy = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    cx, cy = np.repeat(gx[None], count, 0), np.repeat(gy[None], count, 0)
+    _sweep(source, cx, cy, flows, order, step)
     values = frames.copy()
-    age = np.where(mask, np.inf, 0).astype(np.float32)
-    _sweep(values, age, flows, order, step)
+    for t in range(count):
+        hole = mask[t] & (source[t] >= 0)
+        for s in np.unique(source[t][hole]).astype(int):
+            where = hole & (source[t] == s)
+            sampled = cv2.remap(frames[s], cx[t], cy[t], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            values[t][where] = sampled[where]
+    age = np.where(mask, np.abs(source - own), 0).astype(np.float32)
     return values, age
 
 

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Benchmark one VACE window per memory mode: seconds per step, FLOP utilisation, peak memory.
+
+GPU (full-size 1.3B architecture, random weights; speed and memory do not depend on training):
+    python scripts/bench_vace.py --device cuda --dtype bfloat16
+CPU smoke run (what the tests run):
+    python scripts/bench_vace.py --model TINY_DIR --device cpu --dtype float32 --frames 9 \\
+        --height 32 --width 48 --roi 16 --steps 2 --modes none
+
+Prints per mode: s/step, estimated model FLOP utilisation against --peak-tflops, peak VRAM, peak
+host RSS; then the ROI saving: tokens and s/step for a --roi x --roi tile versus the full frame.
+"""
+
+import argparse
+import resource
+import time
+
+import numpy as np
+
+FULL_1_3B = dict(patch_size=(1, 2, 2), num_attention_heads=12, attention_head_dim=128, in_channels=16,
+                 out_channels=16, text_dim=4096, freq_dim=256, ffn_dim=8960, num_layers=30, cross_attn_norm=True,
+                 qk_norm="rms_norm_across_heads", eps=1e-6, vace_layers=[0, 5, 10, 15, 20, 25], vace_in_channels=96)
+
+
+def build_pipeline(model, dtype):
+    import torch
+    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanVACEPipeline, WanVACETransformer3DModel
+
+    if model:
+        return WanVACEPipeline.from_pretrained(model, text_encoder=None, tokenizer=None, dtype=dtype)
+    transformer = WanVACETransformer3DModel(**FULL_1_3B).to(dtype)
+    vae = AutoencoderKLWan().to(torch.float32)
+    return WanVACEPipeline(tokenizer=None, text_encoder=None, vae=vae, transformer=transformer,
+                           scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0))
+
+
+def tokens(frames, height, width):
+    return ((frames - 1) // 4 + 1) * (height // 16) * (width // 16)
+
+
+def flops_per_step(pipe, n_tokens, text_len, guided):
+    """2 x params x tokens for the linear layers, plus self- and cross-attention score/value products."""
+    t = pipe.transformer
+    params = sum(p.numel() for p in t.parameters())
+    dim = t.config.num_attention_heads * t.config.attention_head_dim
+    layers = t.config.num_layers + len(t.config.vace_layers)
+    attention = layers * 4 * dim * (n_tokens * n_tokens + n_tokens * text_len)
+    return (2 * params * n_tokens + attention) * (2 if guided else 1)
+
+
+def run_window(pipe, args, height, width, embeds, device):
+    import torch
+
+    stamps = []
+    video = [np.random.default_rng(0).integers(0, 255, (height, width, 3), np.uint8)] * args.frames
+    from PIL import Image
+
+    mask = [Image.fromarray(np.full((height, width), 255, np.uint8))] * args.frames
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    pipe(video=[Image.fromarray(v) for v in video], mask=mask, height=height, width=width, num_frames=args.frames,
+         num_inference_steps=args.steps, guidance_scale=args.guidance, prompt_embeds=embeds,
+         negative_prompt_embeds=embeds if args.guidance > 1 else None, output_type="np",
+         callback_on_step_end=lambda p, i, t, kw: (stamps.append(time.perf_counter()), kw)[1])
+    total = time.perf_counter() - start
+    steps = np.diff([start] + stamps)
+    per_step = float(np.median(steps[1:] if len(steps) > 1 else steps))
+    vram = torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else float("nan")
+    return per_step, total, vram
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="a diffusers folder (default: full-size 1.3B, random weights)")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
+    parser.add_argument("--modes", default="none,model,group,sequential")
+    parser.add_argument("--frames", type=int, default=81)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--width", type=int, default=832)
+    parser.add_argument("--roi", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--guidance", type=float, default=5.0)
+    parser.add_argument("--text-len", type=int, default=512)
+    parser.add_argument("--peak-tflops", type=float, default=989.0, help="bf16 dense peak (H100 SXM: 989)")
+    args = parser.parse_args()
+    import torch
+
+    from aivid.backends.vace import place_pipeline, torch_dtype
+
+    dtype = torch_dtype(args.dtype)
+    full = tokens(args.frames, args.height, args.width)
+    for mode in args.modes.split(","):
+        pipe = build_pipeline(args.model, dtype)
+        pipe.set_progress_bar_config(disable=True)
+        place_pipeline(pipe, {"device": args.device, "offload": mode, "vae_tiling": False})
+        embeds = torch.randn(1, args.text_len, pipe.transformer.config.text_dim, dtype=dtype)
+        per_step, total, vram = run_window(pipe, args, args.height, args.width, embeds, args.device)
+        mfu = flops_per_step(pipe, full, args.text_len, args.guidance > 1) / per_step / (args.peak_tflops * 1e12)
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        print(f"mode {mode}: {per_step:.3f} s/step, window {total:.1f} s, FLOP utilisation {mfu:.1%}, "
+              f"peak VRAM {vram:.2f} GiB, peak host RSS {rss:.2f} GiB, {full} tokens", flush=True)
+        if mode == args.modes.split(",")[0]:
+            roi_step, _, _ = run_window(pipe, args, args.roi, args.roi, embeds, args.device)
+            print(f"ROI {args.roi}x{args.roi}: {tokens(args.frames, args.roi, args.roi)} tokens, {roi_step:.3f} s/step "
+                  f"vs full frame {full} tokens, {per_step:.3f} s/step ({per_step / roi_step:.1f}x)", flush=True)
+        del pipe
+        if args.device.startswith("cuda"):
+            torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    main()
