@@ -13,13 +13,28 @@ import numpy as np
 from .base import InpaintBackend
 
 
-def _complete_flow(flow, mask):
-    """Replace flow inside `mask` by an inpainting of the flow around it."""
+def _complete_flow(flow, mask, ring_width=16):
+    """Replace flow inside `mask` (grown a little: the defect disturbs the flow estimate around it
+    too) with a motion model of the flow in a ring around it: an affine fit where the ring moves
+    as one (camera motion, rigid objects), else an inpainting of the surrounding flow."""
     if not mask.any():
         return flow
-    # the defect disturbs the flow estimate around it too (DIS patches are ~8-12 px)
-    hole = cv2.dilate(mask.astype(np.uint8), np.ones((15, 15), np.uint8))
-    return np.dstack([cv2.inpaint(np.ascontiguousarray(flow[..., c]), hole, 5, cv2.INPAINT_TELEA) for c in range(2)])
+    hole = cv2.dilate(mask.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    ring = (cv2.dilate(hole.astype(np.uint8), np.ones((2 * ring_width + 1,) * 2, np.uint8)) > 0) & ~hole
+    ys, xs = np.nonzero(ring)
+    out = flow.copy()
+    if len(xs) >= 24:
+        step = max(1, len(xs) // 800)
+        src = np.stack([xs[::step], ys[::step]], 1).astype(np.float32)
+        dst = src + flow[ys[::step], xs[::step]]
+        model, inliers = cv2.estimateAffine2D(src, dst, ransacReprojThreshold=0.5)
+        if model is not None and inliers.mean() > 0.6:
+            hy, hx = np.nonzero(hole)
+            pts = np.stack([hx, hy, np.ones_like(hx)], 1).astype(np.float32)
+            out[hy, hx] = pts @ model.T.astype(np.float32) - pts[:, :2]
+            return out
+    return np.dstack([cv2.inpaint(np.ascontiguousarray(flow[..., c]), hole.astype(np.uint8), 5, cv2.INPAINT_TELEA)
+                      for c in range(2)])
 
 
 def neighbour_flows(frames, mask):
