@@ -132,8 +132,8 @@ def test_sigkill_then_resume_matches_uninterrupted_run(clip, finished, tmp_path)
     proc.wait()
     done = {p: p.stat().st_mtime_ns for p in windows.glob("seg*/windows/*.zarr")}
     assert done, "no window finished before the kill"
-    snakemake(tmp_path, "--unlock")  # a SIGKILLed Snakemake leaves its lock behind
-    snakemake(tmp_path, "--rerun-incomplete")
+    assert (tmp_path / ".snakemake" / "locks").exists()  # a SIGKILLed Snakemake leaves its lock
+    snakemake(tmp_path, "--rerun-incomplete")  # aivid sees its runner is gone and clears it
     assert all(p.stat().st_mtime_ns == t for p, t in done.items())  # finished windows were kept
     a = ffmpeg_rgb(tmp_path / "results" / "clip" / "output.mkv")
     b = ffmpeg_rgb(finished / "results" / "clip" / "output.mkv")
@@ -179,13 +179,16 @@ def test_bad_config_is_one_line(clip, tmp_path, change, problem):
     assert not list(tmp_path.glob("results/*/output.*")) and not list(tmp_path.glob("results/*/seg*"))
 
 
-def test_empty_mask_gives_the_source_back(clip, tmp_path):
+def test_empty_mask_gives_the_source_back_with_its_audio(bunny, tmp_path):
     import cv2
 
-    cv2.imwrite(str(tmp_path / "blank.png"), np.zeros((272, 640), np.uint8))
-    path = write_config(tmp_path, clip)
-    config = yaml.safe_load(path.read_text())
-    config["videos"]["clip"] = {"path": str(clip / "clip.mp4"), "mask": str(tmp_path / "blank.png")}
-    path.write_text(yaml.safe_dump(config))
+    cv2.imwrite(str(tmp_path / "blank.png"), np.zeros((720, 1280), np.uint8))
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({
+        "videos": {"bunny": {"path": str(bunny), "mask": "blank.png"}}, "output": {"lossless": True}}))
     snakemake(tmp_path)
-    assert np.array_equal(ffmpeg_rgb(tmp_path / "results" / "clip" / "output.mkv"), ffmpeg_rgb(clip / "clip.mp4"))
+    out = tmp_path / "results" / "bunny" / "output.mkv"
+    assert np.array_equal(ffmpeg_rgb(out), ffmpeg_rgb(bunny))
+    from aivid.probe import probe
+
+    assert probe(out).has_audio and probe(out).audio[0]["codec"] == "aac"
+    assert not list(tmp_path.glob("results/bunny/seg*/frames.zarr"))  # nothing to repair: nothing decoded

@@ -32,6 +32,12 @@ except AividError as exc:
     sys.stderr.write(f"aivid: error: {exc}\n")
     sys.exit(1)
 
+if workflow.is_main_process:
+    from aivid.runlock import claim_run_directory
+
+    if claim_run_directory():
+        sys.stderr.write("aivid: removed the lock left by an interrupted run\n")
+
 VIDEOS = CONFIG["videos"]
 OUT_EXT = "mkv" if CONFIG["output"]["lossless"] else "mp4"
 BACKEND_USES_GPU = CONFIG["inpaint"]["backend"] == "vace"
