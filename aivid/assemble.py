@@ -13,10 +13,6 @@ from .ffmpeg_bin import last_error_line, require, run_capture
 from .probe import probe
 
 
-def piece_suffix(settings):
-    return ".mkv" if settings.lossless else ".mp4"
-
-
 def transcode_segment(info, start, stop, out, settings):
     """Re-encode frames [start, stop) straight from the source with ffmpeg (nothing stored)."""
     require("ffmpeg")

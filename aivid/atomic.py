@@ -1,6 +1,7 @@
 """Write-then-rename helpers so that nothing half-written ever looks finished."""
 
 import contextlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -35,3 +36,9 @@ def atomic_output(final):
         raise
     remove_path(final)
     os.replace(tmp, final)
+
+
+def write_json(data, path):
+    """Write `data` as JSON at `path`, atomically."""
+    with atomic_output(path) as tmp:
+        Path(tmp).write_text(json.dumps(data, indent=1))

@@ -57,11 +57,10 @@ def validate_config(config, schema_path=SCHEMA_PATH, source="config"):
 def resolve_path(path, base_dir, workdir=None):
     """Resolve `path` against the config file's folder; keep it relative to workdir when inside it."""
     p = Path(path).expanduser()
-    p = p if p.is_absolute() else (Path(base_dir) / p)
-    p = Path(*p.resolve().parts) if p.exists() else Path(str(p.absolute()))
+    p = (p if p.is_absolute() else Path(base_dir) / p).resolve()
     workdir = Path(workdir or Path.cwd()).resolve()
     try:
-        return str(p.resolve().relative_to(workdir))
+        return str(p.relative_to(workdir))
     except ValueError:
         return str(p)
 
@@ -138,7 +137,8 @@ def checked_config(config, configfiles=(), overwrite_configfiles=(), make_missin
         video["segments"] = [str(s["index"]) for s in segments]
     from .backends import backend_class
 
-    config["inpaint_chained"] = backend_class(config["inpaint"]["backend"]).chained
+    backend = backend_class(config["inpaint"]["backend"])
+    config["inpaint_chained"], config["inpaint_uses_gpu"] = backend.chained, backend.uses_gpu
     write_stage_settings(config, root)
     return config
 

@@ -1,6 +1,6 @@
 """Mask sources (manual boxes, mask files) and building a segment's repair mask."""
 
-import json
+import abc
 from pathlib import Path
 
 import cv2
@@ -13,11 +13,12 @@ from .probe import probe
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 
-class MaskSource:
+class MaskSource(abc.ABC):
     """Where repair masks come from.  `blocks(start, stop)` yields (t0, bool (n, H, W)) blocks."""
 
+    @abc.abstractmethod
     def blocks(self, start, stop, block=16):
-        raise NotImplementedError
+        """Implemented by each subclass."""
 
 
 class BoxRegions(MaskSource):
@@ -135,10 +136,3 @@ def build_segment_mask(sources, start, stop, width, height, fps, out, dilate=0):
             area += int(block.sum())
     return {"start": start, "stop": stop, "active_frames": [int(a) for a in active],
             "masked_fraction": area / max(1, (stop - start) * width * height)}
-
-
-def write_json(data, path):
-    from .atomic import atomic_output
-
-    with atomic_output(path) as tmp:
-        Path(tmp).write_text(json.dumps(data, indent=1))

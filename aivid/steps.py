@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from .atomic import write_json
 from .errors import AividError
 
 log = logging.getLogger("aivid")
@@ -15,12 +16,6 @@ log = logging.getLogger("aivid")
 
 def _read_json(path):
     return json.loads(Path(path).read_text())
-
-
-def _write_json(data, path):
-    from .masks import write_json
-
-    write_json(data, path)
 
 
 def _info(path):
@@ -53,7 +48,7 @@ def mask(sm):
     sources = mask_sources(sm.params.video, info, sm.params.mask["threshold"])
     summary = build_segment_mask(sources, seg["start"], seg["stop"], info.width, info.height, info.fps,
                                  sm.output.store, sm.params.mask["dilate"])
-    _write_json(summary, sm.output.summary)
+    write_json(summary, sm.output.summary)
     log.info("segment %s: %d masked frames, %.4f%% of pixels", sm.wildcards.seg,
              len(summary["active_frames"]), 100 * summary["masked_fraction"])
 
@@ -70,7 +65,7 @@ def plan(sm):
     backend = backend_class(sm.params.backend)
     result = plan_segment(sm.input.store, summary, cuts, sm.params.plan, backend.size_multiple,
                           backend(sm.params.inpaint).frame_rule)
-    _write_json(result, sm.output[0])
+    write_json(result, sm.output[0])
     log.info("segment %s: %d windows, cuts at %s", sm.wildcards.seg, len(result["windows"]), cuts)
 
 

@@ -1,9 +1,11 @@
 """The interface every inpainting backend implements."""
 
+import abc
+
 import numpy as np
 
 
-class InpaintBackend:
+class InpaintBackend(abc.ABC):
     """Fill masked pixels of a temporal window of one region-of-interest tile.
 
     Subclasses implement `inpaint`; class attributes tell the planner their size rules.
@@ -23,13 +25,14 @@ class InpaintBackend:
         """Adjust a window [a, b) inside the masked stretch's range [lo, hi); default: keep it."""
         return a, b
 
+    @abc.abstractmethod
     def inpaint(self, frames, mask, context=None):
         """frames: (T, H, W, 3) uint8; mask: (T, H, W) bool (True = repair).
 
         `context` may carry {"seed": int, "previous": (frames, n_overlap) or None}.
         Returns (T, H, W, 3) uint8; only masked pixels are used by the caller.
         """
-        raise NotImplementedError
+        """Implemented by each subclass."""
 
     @staticmethod
     def check(frames, mask):

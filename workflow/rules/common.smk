@@ -40,7 +40,7 @@ if workflow.is_main_process:
 
 VIDEOS = CONFIG["videos"]
 OUT_EXT = "mkv" if CONFIG["output"]["lossless"] else "mp4"
-BACKEND_USES_GPU = CONFIG["inpaint"]["backend"] == "vace"
+BACKEND_USES_GPU = CONFIG["inpaint_uses_gpu"]
 
 
 wildcard_constraints:
