@@ -155,11 +155,14 @@ def test_lint_and_format_are_clean():
     ({"videos": {"clip": {"regions": [{"box": [600, 0, 100, 10]}]}}}, "outside the 640x272 frame"),
     ({"videos": {"clip": {"regions": [{"box": [0, 0, 640, 272]}]}}}, "covers the whole frame"),
     ({"videos": {"clip": {"mask": "small.png"}}}, "mask image is 32x32"),
+    ({"videos": {"clip": {"mask": "short.mkv"}}}, "mask video has 50 frames, the video has 100"),
 ])
 def test_bad_config_is_one_line(clip, tmp_path, change, problem):
     import cv2
 
     cv2.imwrite(str(tmp_path / "small.png"), np.zeros((32, 32), np.uint8))
+    ffmpeg("-f", "lavfi", "-i", "color=c=black:size=640x272:rate=25", "-frames:v", "50", "-c:v", "ffv1",
+           tmp_path / "short.mkv")
     path = write_config(tmp_path, clip)
     config = yaml.safe_load(path.read_text())
     for key, value in change.items():
