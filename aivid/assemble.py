@@ -1,6 +1,6 @@
 """Turning segments into pieces of the output file, and joining the pieces with the source's audio."""
 
-import subprocess
+from fractions import Fraction
 from pathlib import Path
 
 import ffmpeg
@@ -10,7 +10,53 @@ from .decode import seek_seconds
 from .encode import EncodeSettings, _colour_args, encode_zarr
 from .errors import AividError
 from .ffmpeg_bin import last_error_line, require, run_capture
-from .probe import probe
+from .probe import packet_index, probe
+
+
+COPY_CODECS = {"h264": "libx264"}
+
+
+def stream_copy_reason(info, settings):
+    """Why untouched segments cannot be stream-copied for this source and settings (None: they can)."""
+    if settings.lossless:
+        return "lossless output re-encodes everything"
+    if info.codec not in COPY_CODECS:
+        return f"the source codec {info.codec} cannot be matched (only {', '.join(COPY_CODECS)})"
+    if settings.codec != COPY_CODECS[info.codec]:
+        return f"output.codec {settings.codec} differs from the source's {info.codec}"
+    if info.pix_fmt not in ("yuv420p", "yuvj420p") or info.sar not in ("1:1", None):
+        return f"the source's {info.pix_fmt} / sample aspect {info.sar} is not matched yet"
+    return None
+
+
+def matched_settings(info, settings):
+    """Encoder settings that reproduce the source stream's profile and level, so re-encoded and
+    copied segments join into one stream that decodes cleanly."""
+    from dataclasses import replace
+
+    extra = dict(settings.extra or {})
+    profile = (info.profile or "").lower().replace("constrained ", "")
+    if profile in ("baseline", "main", "high"):
+        extra["profile:v"] = profile
+    if info.level and info.level > 0:
+        extra["level"] = f"{info.level / 10:.1f}"
+    return replace(settings, pix_fmt="yuv420p", extra=extra)
+
+
+def copy_segment(info, start, stop, out):
+    """Copy the packets of frames [start, stop) (start is a keyframe) into an MPEG-TS piece."""
+    require("ffmpeg")
+    index = packet_index(info.path)
+    if start:
+        nxt = index.pts[start + 1] if start + 1 < len(index.pts) else index.pts[start] + 1
+        seek = float((index.pts[start] + (nxt - index.pts[start]) / 2) * index.time_base) - info.start_time
+    with atomic_output(out) as tmp:
+        args = ["ffmpeg", "-nostdin", "-v", "error", "-y"] + (["-ss", f"{seek:.6f}"] if start else [])
+        args += ["-i", info.path, "-map", "0:v:0", "-c", "copy", "-frames:v", str(stop - start), "-f", "mpegts", str(tmp)]
+        code, _, err = run_capture(args)
+        if code != 0:
+            raise AividError(info.path, f"copying frames {start}-{stop} failed ({last_error_line(err)})")
+    return out
 
 
 def transcode_segment(info, start, stop, out, settings):
@@ -36,13 +82,15 @@ def encode_segment(store, out, settings):
     return encode_zarr(store, out, settings)
 
 
-def concat_pieces(pieces, source, out, expected_frames):
+def concat_pieces(pieces, source, out, expected_frames, frames_per_piece):
     """Join `pieces` in order, copy audio and subtitles from `source`, and check the frame count."""
     require("ffmpeg")
     info = probe(source)
+    fps = Fraction(info.fps)
     with atomic_output(out) as tmp:
         listing = Path(tmp).with_suffix(".txt")
-        listing.write_text("".join(f"file '{Path(p).resolve()}'\n" for p in pieces))
+        listing.write_text("".join(f"file '{Path(p).resolve()}'\nduration {float(n / fps):.6f}\n"
+                                   for p, n in zip(pieces, frames_per_piece)))
         args = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing),
                 "-i", str(source), "-map", "0:v:0"]
         if info.audio:

@@ -119,6 +119,24 @@ def prepare_video(name, config, root="results", where="config"):
     return info, segments
 
 
+def piece_format(info, output, where):
+    """How segments become pieces: "ts" (untouched segments stream-copied), "mp4" or "mkv"."""
+    import sys
+
+    from .assemble import stream_copy_reason
+    from .encode import EncodeSettings
+
+    if output["lossless"]:
+        return "mkv"
+    if output["reencode"] == "all":
+        return "mp4"
+    reason = stream_copy_reason(info, EncodeSettings.from_config(output))
+    if reason:
+        sys.stderr.write(f"aivid: {where}: re-encoding the whole video: {reason}\n")
+        return "mp4"
+    return "ts"
+
+
 def checked_config(config, configfiles=(), overwrite_configfiles=(), make_missing=None, root="results"):
     """Validate the workflow config, resolve its paths and check its inputs; AividError if bad.
 
@@ -135,6 +153,7 @@ def checked_config(config, configfiles=(), overwrite_configfiles=(), make_missin
             make_missing(video)
         info, segments = prepare_video(name, config, root, source)
         video["segments"] = [str(s["index"]) for s in segments]
+        video["piece_ext"] = piece_format(info, config["output"], f"{source}: videos.{name}")
     from .backends import backend_class
 
     backend = backend_class(config["inpaint"]["backend"])

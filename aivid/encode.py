@@ -28,6 +28,11 @@ class EncodeSettings:
     lossless: bool = False
     extra: dict | None = None
 
+    @classmethod
+    def from_config(cls, output):
+        """From the workflow config's `output` section."""
+        return cls(codec=output["codec"], crf=output["crf"], preset=output["preset"], lossless=output["lossless"])
+
     def video_args(self):
         if self.lossless:
             return {"c:v": "ffv1", "level": 3, "pix_fmt": "gbrp", "g": 1, "slices": 4, "slicecrc": 1}

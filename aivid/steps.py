@@ -24,13 +24,6 @@ def _info(path):
     return VideoInfo.from_dict(_read_json(path)["info"])
 
 
-def _settings(output_cfg):
-    from .encode import EncodeSettings
-
-    return EncodeSettings(codec=output_cfg["codec"], crf=output_cfg["crf"], preset=output_cfg["preset"],
-                          lossless=output_cfg["lossless"])
-
-
 def _optional(sm, name):
     """An input that an input function may leave out: its path, or None."""
     files = list(getattr(sm.input, name, None) or [])
@@ -100,22 +93,29 @@ def blend(sm):
 
 
 def piece(sm):
-    from .assemble import encode_segment, transcode_segment
+    from .assemble import copy_segment, encode_segment, matched_settings, transcode_segment
 
-    settings = _settings(sm.params.output)
-    seg = _segment(sm)
-    repaired = _optional(sm, "repaired")
+    from .encode import EncodeSettings
+
+    settings, info, seg = EncodeSettings.from_config(sm.params.output), _info(sm.input.probe), _segment(sm)
+    repaired, copying = _optional(sm, "repaired"), sm.wildcards.ext == "ts"
+    if copying:
+        settings = matched_settings(info, settings)
     if repaired:
         encode_segment(repaired, sm.output[0], settings)
+    elif copying:
+        copy_segment(info, seg["start"], seg["stop"], sm.output[0])
+        log.info("segment %s: no repair, %d frames stream-copied", sm.wildcards.seg, seg["stop"] - seg["start"])
     else:
-        transcode_segment(_info(sm.input.probe), seg["start"], seg["stop"], sm.output[0], settings)
+        transcode_segment(info, seg["start"], seg["stop"], sm.output[0], settings)
 
 
 def concat(sm):
     from .assemble import concat_pieces
 
     info = _info(sm.input.probe)
-    concat_pieces(list(sm.input.pieces), sm.input.video, sm.output[0], info.frames)
+    sizes = [s["stop"] - s["start"] for s in _read_json(sm.input.segments)]
+    concat_pieces(list(sm.input.pieces), sm.input.video, sm.output[0], info.frames, sizes)
     log.info("wrote %s", sm.output[0])
 
 

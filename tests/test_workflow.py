@@ -195,3 +195,25 @@ def test_empty_mask_gives_the_source_back_with_its_audio(bunny, tmp_path):
 
     assert probe(out).has_audio and probe(out).audio[0]["codec"] == "aac"
     assert not list(tmp_path.glob("results/bunny/seg*/frames.zarr"))  # nothing to repair: nothing decoded
+
+
+def test_untouched_segments_are_stream_copied(clip, tmp_path):
+    """Lossy output: segments with no repair keep their packets; the joined file decodes cleanly."""
+    write_config(tmp_path, clip, output={"lossless": False, "crf": 16})
+    snakemake(tmp_path)
+    out = tmp_path / "results" / "clip" / "output.mp4"
+    errors = subprocess.run(["ffmpeg", "-v", "error", "-i", str(out), "-f", "null", "-"],
+                            capture_output=True, text=True).stderr
+    assert errors == ""
+    from aivid.lazy import LazyVideo
+    from aivid.probe import probe
+
+    info = probe(out)
+    assert (info.frames, info.fps, info.codec) == (100, "25/1", "h264")
+    source, result = ffmpeg_rgb(clip / "clip.mp4"), ffmpeg_rgb(out)
+    assert np.array_equal(result[25:50], source[25:50]) and np.array_equal(result[75:], source[75:])
+    assert sorted(p.name for p in tmp_path.glob("results/clip/seg*/piece.*")) == ["piece.ts"] * 4
+    for seg, (a, b) in ((0, (0, 25)), (2, (50, 75))):  # repaired segments: encoded at the set quality
+        repaired = LazyVideo.open(tmp_path / "results" / "clip" / f"seg{seg}" / "repaired.zarr").numpy()
+        err = ((result[a:b].astype(float) - repaired) ** 2).mean()
+        assert 10 * np.log10(255**2 / err) > 38

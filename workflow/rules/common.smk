@@ -102,8 +102,9 @@ def repaired_segment(wildcards):
 
 
 def segment_pieces(wildcards):
+    ext = VIDEOS[wildcards.video]["piece_ext"]
     return [
-        f"results/{wildcards.video}/seg{seg}/piece.{OUT_EXT}"
+        f"results/{wildcards.video}/seg{seg}/piece.{ext}"
         for seg in segment_ids(wildcards)
     ]
 

@@ -23,6 +23,7 @@ rule concat:
     input:
         video=source_video,
         probe="results/{video}/probe.json",
+        segments="results/{video}/segments.json",
         pieces=segment_pieces,
     output:
         report(
