@@ -38,7 +38,17 @@ def make_video(work, minutes):
 
 
 def disk_usage(path):
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
+    """Bytes under `path`; files that vanish while it is walked (renamed, temporary) are skipped."""
+    import os
+
+    total = 0
+    for folder, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(folder, name)).st_size
+            except OSError:
+                pass
+    return total
 
 
 def main():
