@@ -10,7 +10,7 @@ from .decode import seek_seconds
 from .encode import EncodeSettings, _colour_args, encode_zarr
 from .errors import AividError
 from .ffmpeg_bin import last_error_line, require, run_capture
-from .probe import packet_index, probe
+from .probe import probe
 
 
 COPY_CODECS = {"h264": "libx264"}
@@ -46,12 +46,9 @@ def matched_settings(info, settings):
 def copy_segment(info, start, stop, out):
     """Copy the packets of frames [start, stop) (start is a keyframe) into an MPEG-TS piece."""
     require("ffmpeg")
-    index = packet_index(info.path)
-    if start:
-        nxt = index.pts[start + 1] if start + 1 < len(index.pts) else index.pts[start] + 1
-        seek = float((index.pts[start] + (nxt - index.pts[start]) / 2) * index.time_base) - info.start_time
+    seek = seek_seconds(info, start, after=True)
     with atomic_output(out) as tmp:
-        args = ["ffmpeg", "-nostdin", "-v", "error", "-y"] + (["-ss", f"{seek:.6f}"] if start else [])
+        args = ["ffmpeg", "-nostdin", "-v", "error", "-y"] + (["-ss", f"{seek:.6f}"] if seek else [])
         args += ["-i", info.path, "-map", "0:v:0", "-c", "copy", "-frames:v", str(stop - start), "-f", "mpegts", str(tmp)]
         code, _, err = run_capture(args)
         if code != 0:

@@ -83,7 +83,7 @@ def _write_if_changed(path, data):
 
 def probe_cached(video_path, cache):
     """Probe a video (and list its keyframes) once per file version, cached in `cache`."""
-    from .probe import check_exists, packet_index, probe
+    from .probe import check_exists, probe_with_index
 
     check_exists(video_path)
     stat = os.stat(video_path)
@@ -93,8 +93,8 @@ def probe_cached(video_path, cache):
         data = json.loads(cache.read_text())
         if data.get("stamp") == stamp and data["info"]["path"] == str(video_path):
             return data
-    info = probe(video_path)
-    data = {"stamp": stamp, "info": info.to_dict(), "keyframes": packet_index(video_path).keyframes}
+    info, index = probe_with_index(video_path)
+    data = {"stamp": stamp, "info": info.to_dict(), "keyframes": index.keyframes}
     _write_if_changed(cache, data)
     return data
 

@@ -22,18 +22,22 @@ def _frame_range(info, start, stop):
     return start, stop
 
 
-def seek_seconds(info, start):
+def seek_seconds(info, start, after=False):
     """An input seek time that lands exactly on frame `start` (presentation order).
 
     ffmpeg's accurate seek drops decoded frames before the target, so aiming half-way between
-    frame start-1 and frame start makes the first delivered frame exactly frame `start`.
+    frame start-1 and frame start makes the first delivered frame exactly frame `start`.  A stream
+    copy starts at the keyframe at or before the target instead, so with `after` (start being a
+    keyframe) it aims half-way between frame start and start+1.
     """
     if start == 0:
         return None
     index = packet_index(info.path)
-    if len(index.pts) <= start:
+    pts = index.pts
+    if len(pts) <= start:
         return None
-    mid = Fraction(index.pts[start - 1] + index.pts[start], 2)
+    lo, hi = (start, start + 1) if after and start + 1 < len(pts) else (start - 1, start)
+    mid = Fraction(pts[lo] + pts[hi], 2)
     return float(mid * index.time_base) - info.start_time
 
 

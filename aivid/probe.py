@@ -157,6 +157,11 @@ def _stream_summary(stream):
 
 def probe(path):
     """Probe `path`; raise AividError with a one-line reason if it is not a usable video."""
+    return probe_with_index(path)[0]
+
+
+def probe_with_index(path):
+    """Probe `path` and return (VideoInfo, PacketIndex): the packets are listed only once."""
     check_exists(path)
     data = _run_ffprobe_json(path)
     vs = _video_stream(data, path)
@@ -173,7 +178,7 @@ def probe(path):
     others = data.get("streams", [])
     audio = [_stream_summary(s) for s in others if s.get("codec_type") == "audio"]
     subs = [_stream_summary(s) for s in others if s.get("codec_type") == "subtitle"]
-    return VideoInfo(
+    info = VideoInfo(
         path=str(path), width=width, height=height, frames=frames,
         fps=f"{fps.numerator}/{fps.denominator}", time_base=vs.get("time_base", "1/90000"),
         codec=vs.get("codec_name"), profile=vs.get("profile"), level=vs.get("level"),
@@ -185,3 +190,4 @@ def probe(path):
         start_time=float(fmt.get("start_time") or 0.0), has_audio=bool(audio), audio=audio,
         subtitles=subs, bit_rate=int(vs["bit_rate"]) if str(vs.get("bit_rate", "")).isdigit() else None,
     )
+    return info, index
