@@ -2,10 +2,16 @@
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+SNAKEFILE = REPO / "workflow" / "Snakefile"
+DILATE, FEATHER = 4, 8
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
 
@@ -59,3 +65,75 @@ def media(tmp_path_factory):
     (root / "truncated.mp4").write_bytes(data[: len(data) // 2])
     (root / "cut_header.mp4").write_bytes(data[len(data) // 2 :])
     return root
+
+
+@pytest.fixture(scope="session")
+def clip(bikes, tmp_path_factory):
+    """100 frames of real footage, a keyframe every 25 frames (so 4 segments of 1 s)."""
+    root = tmp_path_factory.mktemp("clip")
+    ffmpeg("-i", bikes, "-frames:v", "100", "-c:v", "libx264", "-g", "25", "-keyint_min", "25",
+           "-sc_threshold", "0", "-crf", "16", root / "clip.mp4")
+    mask = np.zeros((100, 272, 640, 3), np.uint8)
+    mask[60, 200:206, 300:306] = 255  # a one-frame speck in segment 2
+    from aivid.encode import EncodeSettings, encode_frames
+
+    encode_frames(mask, root / "specks.mkv", 640, 272, 25, EncodeSettings(lossless=True))
+    return root
+
+
+def write_config(workdir, clip, **sections):
+    config = {"videos": {"clip": {"path": str(clip / "clip.mp4"), "mask": str(clip / "specks.mkv"),
+                                  "regions": [{"box": [40, 30, 48, 32], "frames": [5, 20]}]}},
+              "mask": {"dilate": DILATE, "feather": FEATHER}, "segments": {"seconds": 1},
+              "plan": {"window": 24, "overlap": 4, "context_frames": 6},
+              "output": {"lossless": True}}
+    for key, value in sections.items():
+        config.setdefault(key, {}).update(value)
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def snakemake(workdir, *args, check=True):
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(workdir),
+           "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(proc.stdout[-3000:] + proc.stderr[-3000:])
+    return proc
+
+
+@pytest.fixture(scope="session")
+def finished(clip, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("run")
+    write_config(workdir, clip)
+    snakemake(workdir)
+    return workdir
+
+
+TINY = {"device": "cpu", "dtype": "float32", "steps": 2, "min_side": 32, "max_area": 48 * 64,
+        "max_sequence_length": 16, "guidance": 5.0}
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("models") / "tiny-vace"
+    subprocess.run([sys.executable, str(REPO / "scripts" / "make_tiny_vace.py"), str(out)], check=True,
+                   capture_output=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def vace_run(tiny_model, bikes, tmp_path_factory):
+    """A finished local workflow run with the tiny VACE model: one segment, chained windows."""
+    workdir = tmp_path_factory.mktemp("vace_run")
+    ffmpeg("-i", bikes, "-frames:v", "30", "-vf", "crop=320:192:0:40", "-c:v", "libx264", "-crf", "16",
+           workdir / "clip.mp4")
+    config = {"videos": {"clip": {"path": str(workdir / "clip.mp4"),
+                                  "regions": [{"box": [100, 60, 40, 30], "frames": [2, 24]}]}},
+              "plan": {"window": 13, "overlap": 4, "context_frames": 2, "margin": 8},
+              "inpaint": {"backend": "vace", "model": str(tiny_model), **TINY},
+              "output": {"lossless": True}, "segments": {"seconds": 10}}
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    snakemake(workdir)
+    return workdir

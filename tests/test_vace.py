@@ -9,21 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import ffmpeg_rgb
+from conftest import TINY, ffmpeg_rgb
 
 REPO = Path(__file__).resolve().parent.parent
-TINY = {"device": "cpu", "dtype": "float32", "steps": 2, "min_side": 32, "max_area": 48 * 64,
-        "max_sequence_length": 16, "guidance": 5.0}
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory):
-    out = tmp_path_factory.mktemp("models") / "tiny-vace"
-    subprocess.run([sys.executable, str(REPO / "scripts" / "make_tiny_vace.py"), str(out)], check=True,
-                   capture_output=True)
-    return out
-
-
 @pytest.fixture(scope="session")
 def embeddings(tiny_model, tmp_path_factory):
     from aivid.prompts import encode_prompts, load_prompts
@@ -91,18 +79,9 @@ def run(workdir, *args):
     return proc
 
 
-def test_workflow_with_chained_vace_windows(tiny_model, bikes, tmp_path):
-    from conftest import ffmpeg
-
-    ffmpeg("-i", bikes, "-frames:v", "30", "-vf", "crop=320:192:0:40", "-c:v", "libx264", "-crf", "16",
-           tmp_path / "clip.mp4")
-    config = {"videos": {"clip": {"path": str(tmp_path / "clip.mp4"),
-                                  "regions": [{"box": [100, 60, 40, 30], "frames": [2, 24]}]}},
-              "plan": {"window": 9, "overlap": 4, "context_frames": 2, "margin": 8},
-              "inpaint": {"backend": "vace", "model": str(tiny_model), **TINY},
-              "output": {"lossless": True}, "segments": {"seconds": 10}}
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    run(tmp_path)
+def test_workflow_with_chained_vace_windows(vace_run):
+    tmp_path = vace_run
+    config = yaml.safe_load((tmp_path / "config.yaml").read_text())
     plan = json.loads((tmp_path / "results" / "clip" / "seg0" / "plan.json").read_text())
     windows = plan["windows"]
     assert len(windows) >= 3 and all(w["prev"] == p["id"] for p, w in zip(windows, windows[1:]))

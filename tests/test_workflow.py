@@ -12,47 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import ffmpeg, ffmpeg_rgb
+from conftest import DILATE, FEATHER, REPO, SNAKEFILE, ffmpeg, ffmpeg_rgb, snakemake, write_config
 
-REPO = Path(__file__).resolve().parent.parent
-SNAKEFILE = REPO / "workflow" / "Snakefile"
-DILATE, FEATHER = 4, 8
-
-
-@pytest.fixture(scope="module")
-def clip(bikes, tmp_path_factory):
-    """100 frames of real footage, a keyframe every 25 frames (so 4 segments of 1 s)."""
-    root = tmp_path_factory.mktemp("clip")
-    ffmpeg("-i", bikes, "-frames:v", "100", "-c:v", "libx264", "-g", "25", "-keyint_min", "25",
-           "-sc_threshold", "0", "-crf", "16", root / "clip.mp4")
-    mask = np.zeros((100, 272, 640, 3), np.uint8)
-    mask[60, 200:206, 300:306] = 255  # a one-frame speck in segment 2
-    from aivid.encode import EncodeSettings, encode_frames
-
-    encode_frames(mask, root / "specks.mkv", 640, 272, 25, EncodeSettings(lossless=True))
-    return root
-
-
-def write_config(workdir, clip, **sections):
-    config = {"videos": {"clip": {"path": str(clip / "clip.mp4"), "mask": str(clip / "specks.mkv"),
-                                  "regions": [{"box": [40, 30, 48, 32], "frames": [5, 20]}]}},
-              "mask": {"dilate": DILATE, "feather": FEATHER}, "segments": {"seconds": 1},
-              "plan": {"window": 24, "overlap": 4, "context_frames": 6},
-              "output": {"lossless": True}}
-    for key, value in sections.items():
-        config.setdefault(key, {}).update(value)
-    path = workdir / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def snakemake(workdir, *args, check=True):
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(workdir),
-           "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(proc.stdout[-3000:] + proc.stderr[-3000:])
-    return proc
 
 
 def planned_rules(workdir):
@@ -69,14 +30,6 @@ def mask_distance(clip):
     mask[5:20, 30:62, 40:88] = True
     mask[60, 200:206, 300:306] = True
     return np.stack([cv2.distanceTransform((~m).astype(np.uint8), cv2.DIST_L2, 5) for m in mask])
-
-
-@pytest.fixture(scope="module")
-def finished(clip, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("run")
-    write_config(workdir, clip)
-    snakemake(workdir)
-    return workdir
 
 
 def test_output_keeps_every_untouched_pixel(finished, clip):
