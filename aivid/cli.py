@@ -76,6 +76,74 @@ def encode(store, out, lossless, crf, codec, preset, audio_from):
     click.echo(json.dumps({"output": out, "frames": n}))
 
 
+def _box(text):
+    try:
+        box = [int(v) for v in text.split(",")]
+    except ValueError:
+        box = []
+    if len(box) != 4:
+        raise click.BadParameter(f"{text!r}: expected x,y,width,height")
+    return box
+
+
+@main.command()
+@click.argument("video", type=click.Path(dir_okay=False))
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Mask video to write (.mkv).")
+@click.option("--detectors", default="transient,static", show_default=True,
+              help="transient (specks, scratches, dropouts) and/or static (logos, text, stuck pixels).")
+@click.option("--exclude", multiple=True, metavar="X,Y,W,H", help="Never flag inside this box (repeatable).")
+@click.option("--span", type=int, default=250, show_default=True,
+              help="Frames analysed together (overlays are found per span; memory does not grow with it).")
+@click.option("--preview", type=click.Path(dir_okay=False), help="Also write a contact sheet PNG of the mask.")
+@user_errors
+def automask(video, out, detectors, exclude, span, preview):
+    """Find defects in VIDEO and write them as a lossless grey mask video (255 = repair)."""
+    from .encode import encode_frames
+    from .errors import AividError
+    from .masks import AutoMask
+    from .probe import probe as probe_video
+
+    if not out.lower().endswith(".mkv"):
+        raise AividError(out, "the mask is lossless FFV1 and needs a .mkv file name")
+    info = probe_video(video)
+    options = {"detectors": [d.strip() for d in detectors.split(",") if d.strip()],
+               "exclude": [_box(b) for b in exclude]}
+    try:
+        source = AutoMask(video, info.frames, options)
+        from .automask import options_with_defaults
+
+        options_with_defaults(options)
+    except ValueError as exc:
+        raise AividError(video, str(exc)) from None
+    flagged = [0]
+
+    def masks():
+        for a in range(0, info.frames, span):
+            for _, block in source.blocks(a, min(info.frames, a + span)):
+                flagged[0] += int(block.any(axis=(1, 2)).sum())
+                yield (block * 255).astype("uint8")
+
+    n = encode_frames(masks(), out, info.width, info.height, info.fps, gray=True)
+    if preview:
+        from .preview import contact_sheet
+
+        contact_sheet(video, out, preview)
+    click.echo(json.dumps({"mask": out, "frames": n, "frames_with_defects": flagged[0], "preview": preview}))
+
+
+@main.command()
+@click.argument("video", type=click.Path(dir_okay=False))
+@click.argument("mask", type=click.Path(dir_okay=False))
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="PNG to write.")
+@click.option("--frames", "count", type=int, default=12, show_default=True, help="Frames on the sheet.")
+@user_errors
+def preview(video, mask, out, count):
+    """Contact sheet of VIDEO with MASK (white = repair) overlaid in red: the busiest frames and a spread."""
+    from .preview import contact_sheet
+
+    click.echo(json.dumps({"preview": contact_sheet(video, mask, out, count)}))
+
+
 @main.command()
 @click.argument("video_out", type=click.Path(dir_okay=False), default="resources/demo/input.mp4")
 @click.argument("mask_out", type=click.Path(dir_okay=False), default="resources/demo/specks.mkv")

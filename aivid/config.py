@@ -112,11 +112,19 @@ def prepare_video(name, config, root="results", where="config"):
     video = config["videos"][name]
     data = probe_cached(video["path"], Path(root) / name / "probe.json")
     info = VideoInfo.from_dict(data["info"])
-    mask_sources(video, info, config["mask"]["threshold"], where=f"{where}: videos.{name}")
+    mask_sources(video, info, config["mask"]["threshold"], where=f"{where}: videos.{name}",
+                 automask=video_automask(config, name))
     segments = plan_segments(info.frames, info.fps, data["keyframes"], config["segments"]["seconds"],
                              keyframe_aligned=not config["output"]["lossless"])
     _write_if_changed(Path(root) / name / "segments.json", segments)
     return info, segments
+
+
+def video_automask(config, name):
+    """The automask settings of one video (global section, overridden by the video's own)."""
+    from .masks import automask_options
+
+    return automask_options(config.get("automask"), config["videos"][name].get("automask"))
 
 
 def piece_format(info, output, where):
@@ -167,6 +175,7 @@ def stage_settings(config, name):
     video = config["videos"][name]
     return {
         "mask": {"mask": config["mask"], "regions": video.get("regions"), "file": video.get("mask"),
+                 "automask": video_automask(config, name),
                  "segments": config["segments"], "lossless": config["output"]["lossless"]},
         "plan": {"plan": config["plan"], "inpaint": config["inpaint"]},
         "inpaint": config["inpaint"],

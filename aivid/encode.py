@@ -79,22 +79,27 @@ def _other_streams(audio_from, out_path):
     return streams, args
 
 
-def build_encode_command(out, width, height, fps, settings, source=None, audio_from=None):
-    """The ffmpeg command line that reads raw RGB frames on stdin and writes `out`."""
+def build_encode_command(out, width, height, fps, settings, source=None, audio_from=None, gray=False):
+    """The ffmpeg command line that reads raw RGB (or grey) frames on stdin and writes `out`."""
     fps = Fraction(fps)
-    video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}",
+    video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="gray" if gray else "rgb24", s=f"{width}x{height}",
                          framerate=f"{fps.numerator}/{fps.denominator}").video
     tags, scale = _colour_args(source, settings.lossless)
     if scale:
         video = video.filter("scale", **scale)
     streams, stream_args = _other_streams(audio_from, out)
-    output = ffmpeg.output(video, *streams, str(out), **settings.video_args(), **tags, **stream_args,
+    video_args = settings.video_args()
+    if gray:  # masks: lossless single-channel
+        video_args = {**video_args, "c:v": "ffv1", "pix_fmt": "gray"}
+    output = ffmpeg.output(video, *streams, str(out), **video_args, **tags, **stream_args,
                            fps_mode="passthrough")
     return output.global_args("-nostdin", "-v", "error", "-y").compile()
 
 
-def encode_frames(frames, out, width, height, fps, settings=None, source=None, audio_from=None):
+def encode_frames(frames, out, width, height, fps, settings=None, source=None, audio_from=None, gray=False):
     """Encode an iterable of (H, W, 3) frames or (n, H, W, 3) blocks to `out`, atomically.
+
+    With `gray`, frames are (H, W) or (n, H, W) and `out` is lossless single-channel FFV1 (masks).
 
     `source` is a probe dict whose colour tags are copied; `audio_from` a file whose audio and
     subtitle streams are copied.  Returns the number of frames written.
@@ -103,11 +108,11 @@ def encode_frames(frames, out, width, height, fps, settings=None, source=None, a
     settings = settings or EncodeSettings()
     count = 0
     with atomic_output(out) as tmp:
-        args = build_encode_command(tmp, width, height, fps, settings, source, audio_from)
+        args = build_encode_command(tmp, width, height, fps, settings, source, audio_from, gray)
         proc = subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
         errors = StderrCollector(proc.stderr)
         try:
-            count = _feed(proc, frames, height, width)
+            count = _feed(proc, frames, (height, width) if gray else (height, width, 3))
         except BrokenPipeError:
             pass
         finally:
@@ -120,14 +125,14 @@ def encode_frames(frames, out, width, height, fps, settings=None, source=None, a
     return count
 
 
-def _feed(proc, frames, height, width):
+def _feed(proc, frames, shape):
     count = 0
     for block in frames:
         block = np.asarray(block)
-        if block.ndim == 3:
+        if block.ndim == len(shape):
             block = block[None]
-        if block.shape[1:] != (height, width, 3) or block.dtype != np.uint8:
-            raise AividError(None, f"frame of shape {block.shape[1:]} {block.dtype}, expected ({height}, {width}, 3) uint8")
+        if block.shape[1:] != shape or block.dtype != np.uint8:
+            raise AividError(None, f"frame of shape {block.shape[1:]} {block.dtype}, expected {shape} uint8")
         proc.stdin.write(memoryview(np.ascontiguousarray(block)).cast("B"))
         count += len(block)
     return count

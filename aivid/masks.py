@@ -93,9 +93,40 @@ class MaskFile(MaskSource):
                 yield t0, grey[..., 0] > self.threshold
 
 
-def mask_sources(video_cfg, info, threshold=127, where="config"):
-    """The mask sources one video's configuration names."""
+class AutoMask(MaskSource):
+    """Defects found by aivid's detectors (`aivid.automask`): specks, scratches, overlays."""
+
+    def __init__(self, path, frames, options):
+        self.path, self.frames, self.options = path, frames, options
+
+    def _read(self, a, b):
+        for _, block in iter_frame_blocks(self.path, a, b, pix_fmt="gray"):
+            yield from (frame[..., 0].copy() for frame in block)
+
+    def blocks(self, start, stop, block=16):
+        from .automask import detect
+
+        buffer = []
+        for t, mask in detect(self._read, start, stop, self.frames, self.options):
+            buffer.append(mask)
+            if len(buffer) == block or t == stop - 1:
+                yield t + 1 - len(buffer), np.stack(buffer)
+                buffer = []
+
+
+def automask_options(global_cfg, video_cfg):
+    """The automask settings for one video: the global section, overridden key by key."""
+    merged = dict(global_cfg or {})
+    merged.update(video_cfg or {})
+    return merged
+
+
+def mask_sources(video_cfg, info, threshold=127, where="config", automask=None):
+    """The mask sources one video's configuration names (`automask`: the merged settings)."""
     sources = []
+    if automask and automask.get("enabled"):
+        options = {k: v for k, v in automask.items() if k != "enabled"}
+        sources.append(AutoMask(info.path, info.frames, options))
     if video_cfg.get("regions"):
         sources.append(BoxRegions(video_cfg["regions"], info.width, info.height, info.frames, where))
     if video_cfg.get("mask"):
@@ -119,14 +150,16 @@ def build_segment_mask(sources, start, stop, width, height, fps, out, dilate=0):
     from .lazy import LazyVideo
 
     active, area = [], 0
+    streams = [source.blocks(start, stop, block=16) for source in sources]
     with atomic_output(out) as tmp:
         store = LazyVideo.create(tmp, (stop - start, height, width, 1), fps, {"start": start, "stop": stop})
         for t0 in range(start, stop, 16):
             n = min(16, stop - t0)
             block = np.zeros((n, height, width), bool)
-            for source in sources:
-                for s0, part in source.blocks(t0, t0 + n, block=n):
-                    block[s0 - t0 : s0 - t0 + len(part)] |= part
+            for stream in streams:
+                s0, part = next(stream)
+                assert s0 == t0 and len(part) == n, (s0, t0, len(part), n)
+                block |= part
             block = _dilate(block, dilate)
             if block.all(axis=(1, 2)).any():
                 raise AividError(out, f"mask covers the whole frame at frame {t0 + int(np.flatnonzero(block.all(axis=(1, 2)))[0])}: nothing is left to fill from")

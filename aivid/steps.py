@@ -38,7 +38,8 @@ def mask(sm):
     from .masks import build_segment_mask, mask_sources
 
     info, seg = _info(sm.input.probe), _segment(sm)
-    sources = mask_sources(sm.params.video, info, sm.params.mask["threshold"])
+    automask = _read_json(sm.input.settings)["automask"]
+    sources = mask_sources(sm.params.video, info, sm.params.mask["threshold"], automask=automask)
     summary = build_segment_mask(sources, seg["start"], seg["stop"], info.width, info.height, info.fps,
                                  sm.output.store, sm.params.mask["dilate"])
     write_json(summary, sm.output.summary)
