@@ -25,7 +25,8 @@ DEFAULTS = {
     "tolerance": 2,  # pixels of flow error tolerated when comparing with the neighbours
     "flow_median": 7,  # median filter (pixels) applied to frames before estimating flow
     "novelty": 0.6,  # share of a speck's contrast that the neighbours must not have
-    "flow_spread": 6.0,  # pixels: seeds only where the flow varies less than this over 9x9
+    "flow_spread": 6.0,  # pixels: seeds only where the flow varies less than this ...
+    "flow_window": 5,  # ... over a window of this size
     "min_area": 1,  # pixels: smaller components are dropped
     "max_area": 0.002,  # fraction of the frame: larger transient components are flow failures
     "static_persistence": 0.6,  # |mean gradient|^2 / mean |gradient|^2 for an overlay pixel
@@ -89,7 +90,7 @@ def _tophats(image, kernel):
 
 def _smooth_motion(fp, fn, options):
     """Where the flow is smooth (camera motion, rigid objects); fast limbs and rackets are not."""
-    kernel = np.ones((9, 9), np.uint8)
+    kernel = np.ones((options["flow_window"],) * 2, np.uint8)
     spread = np.zeros(fp.shape[:2], np.float32)
     for flow in (fp, fn):
         for k in range(2):
