@@ -76,7 +76,8 @@ def main():
     parser.add_argument("--model", help="a diffusers folder (default: full-size 1.3B, random weights)")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
-    parser.add_argument("--modes", default="none,model,group,sequential")
+    parser.add_argument("--modes", default="none,model,group,sequential,none+fp8,group+fp8",
+                        help="memory modes; +fp8 adds float8 layer-wise storage of the transformer")
     parser.add_argument("--frames", type=int, default=81)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--width", type=int, default=832)
@@ -88,14 +89,16 @@ def main():
     args = parser.parse_args()
     import torch
 
-    from aivid.backends.vace import place_pipeline, torch_dtype
+    from aivid.backends.vace import place_pipeline, store_fp8_and_pick_attention, torch_dtype
 
     dtype = torch_dtype(args.dtype)
     full = tokens(args.frames, args.height, args.width)
     for mode in args.modes.split(","):
         pipe = build_pipeline(args.model, dtype)
         pipe.set_progress_bar_config(disable=True)
-        place_pipeline(pipe, {"device": args.device, "offload": mode, "vae_tiling": False})
+        offload, _, extra = mode.partition("+")
+        store_fp8_and_pick_attention(pipe, {"fp8_storage": extra == "fp8", "dtype": args.dtype})
+        place_pipeline(pipe, {"device": args.device, "offload": offload, "vae_tiling": False})
         embeds = torch.randn(1, args.text_len, pipe.transformer.config.text_dim, dtype=dtype)
         per_step, total, vram = run_window(pipe, args, args.height, args.width, embeds, args.device)
         mfu = flops_per_step(pipe, full, args.text_len, args.guidance > 1) / per_step / (args.peak_tflops * 1e12)

@@ -106,6 +106,25 @@ def test_workflow_with_chained_vace_windows(vace_run):
 def test_benchmark_script_runs_on_cpu_with_the_tiny_model(tiny_model):
     out = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_vace.py"), "--model", str(tiny_model),
                           "--device", "cpu", "--dtype", "float32", "--frames", "9", "--height", "32", "--width", "48",
-                          "--roi", "16", "--steps", "2", "--modes", "none,model", "--text-len", "16"],
+                          "--roi", "16", "--steps", "2", "--modes", "none,model,none+fp8", "--text-len", "16"],
                          capture_output=True, text=True, check=True).stdout
-    assert "mode none:" in out and "mode model:" in out and "ROI 16x16: 3 tokens" in out
+    assert "mode none:" in out and "mode model:" in out and "mode none+fp8:" in out
+    assert "ROI 16x16: 3 tokens" in out
+
+
+def test_fp8_storage_and_attention_backend(tiny_model, embeddings):
+    from aivid.backends.vace import VaceBackend
+    from aivid.errors import AividError
+
+    frames = np.random.default_rng(0).integers(0, 255, (5, 32, 48, 3), dtype=np.uint8)
+    mask = np.zeros((5, 32, 48), bool)
+    mask[:, 8:20, 10:30] = True
+    context = {"prompt_embeds": embeddings, "window": {"id": "w", "frames": [0, 5]}, "tile": 0}
+    plain = VaceBackend({"model": str(tiny_model), **TINY}).inpaint(frames, mask, context)
+    native = VaceBackend({"model": str(tiny_model), **TINY, "attention": "native"}).inpaint(frames, mask, context)
+    assert np.array_equal(native, plain)
+    fp8 = VaceBackend({"model": str(tiny_model), **TINY, "fp8_storage": True}).inpaint(frames, mask, context)
+    assert fp8.shape == plain.shape
+    assert not np.array_equal(fp8[mask], plain[mask])  # weights really went through float8
+    with pytest.raises(AividError, match="attention backend 'nonsense'"):
+        VaceBackend({"model": str(tiny_model), **TINY, "attention": "nonsense"}).inpaint(frames, mask, context)

@@ -51,7 +51,8 @@ def torch_dtype(name):
 
 def load_pipeline(options):
     """WanVACEPipeline without its text encoder, placed per the configured memory mode (cached)."""
-    key = (options["model"], options["dtype"], options["device"], options["offload"], options["vae_tiling"])
+    key = tuple(options.get(k) for k in ("model", "dtype", "device", "offload", "vae_tiling", "fp8_storage",
+                                         "attention"))
     if key in _PIPELINES:
         return _PIPELINES[key]
     import torch
@@ -62,6 +63,7 @@ def load_pipeline(options):
                                                dtype=torch_dtype(options["dtype"]))
     except (OSError, ValueError) as exc:
         raise AividError(options["model"], model_not_found(exc)) from None
+    store_fp8_and_pick_attention(pipe, options)
     place_pipeline(pipe, options)
     pipe.set_progress_bar_config(disable=True)
     _PIPELINES[key] = pipe
@@ -75,6 +77,21 @@ def model_not_found(exc):
     return (f"cannot load the VACE model (looked in that folder and in the Hugging Face cache"
             f"{', offline' if offline else ''}): get it with `hf download Wan-AI/Wan2.1-VACE-1.3B-diffusers "
             f"--local-dir DIR` and set inpaint.model: DIR ({str(exc).splitlines()[0][:160]})")
+
+
+def store_fp8_and_pick_attention(pipe, options):
+    """fp8 layer-wise storage of the transformer (computed in `dtype`) and the attention backend."""
+    import torch
+
+    if options.get("fp8_storage"):
+        pipe.transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn,
+                                                  compute_dtype=torch_dtype(options["dtype"]))
+    if options.get("attention"):
+        try:
+            pipe.transformer.set_attention_backend(options["attention"])
+        except Exception as exc:  # unknown name, or its package/hardware missing
+            raise AividError(options["model"], f"attention backend {options['attention']!r} is not usable here "
+                             f"({str(exc).splitlines()[0][:200]}); use `native` or leave inpaint.attention unset") from None
 
 
 def place_pipeline(pipe, options):
@@ -139,6 +156,8 @@ class VaceBackend(InpaintBackend):
         o.setdefault("dtype", "bfloat16")
         o.setdefault("offload", "none")
         o.setdefault("vae_tiling", False)
+        o.setdefault("fp8_storage", False)
+        o.setdefault("attention", None)
         o.setdefault("max_area", 480 * 832)
         o.setdefault("min_side", 256)
         o.setdefault("steps", 30)
