@@ -108,13 +108,7 @@ def automask(video, out, detectors, exclude, span, preview):
     info = probe_video(video)
     options = {"detectors": [d.strip() for d in detectors.split(",") if d.strip()],
                "exclude": [_box(b) for b in exclude]}
-    try:
-        source = AutoMask(video, info.frames, options)
-        from .automask import options_with_defaults
-
-        options_with_defaults(options)
-    except ValueError as exc:
-        raise AividError(video, str(exc)) from None
+    source = AutoMask(video, info.frames, options)
     flagged = [0]
 
     def masks():

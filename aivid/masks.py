@@ -97,7 +97,13 @@ class AutoMask(MaskSource):
     """Defects found by aivid's detectors (`aivid.automask`): specks, scratches, overlays."""
 
     def __init__(self, path, frames, options):
-        self.path, self.frames, self.options = path, frames, options
+        from .automask import options_with_defaults
+
+        try:
+            self.options = options_with_defaults(options)
+        except ValueError as exc:
+            raise AividError(path, str(exc)) from None
+        self.path, self.frames = path, frames
 
     def _read(self, a, b):
         for _, block in iter_frame_blocks(self.path, a, b, pix_fmt="gray"):
