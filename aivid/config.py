@@ -120,6 +120,17 @@ def prepare_video(name, config, root="results", where="config"):
     return info, segments
 
 
+def resolve_inpaint(inpaint, base, where):
+    """Fill steps/guidance/shift from the preset; LoRA paths resolved and checked."""
+    from .backends.vace_speed import apply_preset
+
+    apply_preset(inpaint)
+    for i, lora in enumerate(inpaint["lora"]):
+        lora["path"] = resolve_path(lora["path"], base)
+        if not Path(lora["path"]).exists():
+            raise AividError(where, f"inpaint.lora[{i}].path: {lora['path']} does not exist")
+
+
 def video_automask(config, name):
     """The automask settings of one video (global section, overridden by the video's own)."""
     from .masks import automask_options
@@ -153,6 +164,7 @@ def checked_config(config, configfiles=(), overwrite_configfiles=(), make_missin
     source = str((list(overwrite_configfiles) or list(configfiles) or ["config"])[-1])
     config = validate_config(config, source=source)
     base = config_base_dir(configfiles, overwrite_configfiles)
+    resolve_inpaint(config["inpaint"], base, source)
     for name, video in config["videos"].items():
         video["path"] = resolve_path(video["path"], base)
         if video.get("mask"):
@@ -177,7 +189,7 @@ def stage_settings(config, name):
         "mask": {"mask": config["mask"], "regions": video.get("regions"), "file": video.get("mask"),
                  "automask": video_automask(config, name),
                  "segments": config["segments"], "lossless": config["output"]["lossless"]},
-        "plan": {"plan": config["plan"], "inpaint": config["inpaint"]},
+        "plan": {"plan": config["plan"], "backend": config["inpaint"]["backend"]},
         "inpaint": config["inpaint"],
         "blend": {"feather": config["mask"]["feather"]},
         "output": config["output"],

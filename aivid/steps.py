@@ -58,7 +58,7 @@ def plan(sm):
         cuts = detect_cuts(info.path, summary["start"], summary["stop"], sm.params.plan["shot_threshold"], info)
     backend = backend_class(sm.params.backend)
     result = plan_segment(sm.input.store, summary, cuts, sm.params.plan, backend.size_multiple,
-                          backend(sm.params.inpaint).frame_rule)
+                          backend({}).frame_rule)
     write_json(result, sm.output[0])
     log.info("segment %s: %d windows, cuts at %s", sm.wildcards.seg, len(result["windows"]), cuts)
 
@@ -94,21 +94,25 @@ def blend(sm):
 
 
 def piece(sm):
-    from .assemble import copy_segment, encode_segment, matched_settings, transcode_segment
-
+    from .assemble import encode_segment, matched_settings, transcode_segment
     from .encode import EncodeSettings
 
     settings, info, seg = EncodeSettings.from_config(sm.params.output), _info(sm.input.probe), _segment(sm)
-    repaired, copying = _optional(sm, "repaired"), sm.wildcards.ext == "ts"
-    if copying:
+    repaired = _optional(sm, "repaired")
+    if sm.wildcards.ext == "ts":  # joined with stream-copied pieces: match the source stream
         settings = matched_settings(info, settings)
     if repaired:
         encode_segment(repaired, sm.output[0], settings)
-    elif copying:
-        copy_segment(info, seg["start"], seg["stop"], sm.output[0])
-        log.info("segment %s: no repair, %d frames stream-copied", sm.wildcards.seg, seg["stop"] - seg["start"])
     else:
         transcode_segment(info, seg["start"], seg["stop"], sm.output[0], settings)
+
+
+def copy_piece(sm):
+    from .assemble import copy_segment
+
+    seg = _segment(sm)
+    copy_segment(_info(sm.input.probe), seg["start"], seg["stop"], sm.output[0])
+    log.info("segment %s: no repair, %d frames stream-copied", sm.wildcards.seg, seg["stop"] - seg["start"])
 
 
 def concat(sm):

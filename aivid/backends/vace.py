@@ -8,6 +8,7 @@ shares with the previous one are taken from the previous result and left unmaske
 """
 
 import hashlib
+import json
 import logging
 import math
 
@@ -16,10 +17,13 @@ import numpy as np
 
 from ..errors import AividError
 from .base import InpaintBackend
+from .vace_speed import apply_preset, compile_blocks, load_loras, set_flow_shift
 
 log = logging.getLogger("aivid")
 
 DEFAULT_MODEL = "Wan-AI/Wan2.1-VACE-1.3B-diffusers"
+PIPELINE_KEYS = ("model", "dtype", "device", "offload", "vae_tiling", "fp8_storage", "attention", "lora",
+                 "lora_fuse", "cache_threshold", "compile")
 _PIPELINES = {}
 
 
@@ -51,8 +55,7 @@ def torch_dtype(name):
 
 def load_pipeline(options):
     """WanVACEPipeline without its text encoder, placed per the configured memory mode (cached)."""
-    key = tuple(options.get(k) for k in ("model", "dtype", "device", "offload", "vae_tiling", "fp8_storage",
-                                         "attention"))
+    key = json.dumps([options.get(k) for k in PIPELINE_KEYS], default=str)
     if key in _PIPELINES:
         return _PIPELINES[key]
     import torch
@@ -63,8 +66,14 @@ def load_pipeline(options):
                                                dtype=torch_dtype(options["dtype"]))
     except (OSError, ValueError) as exc:
         raise AividError(options["model"], model_not_found(exc)) from None
+    load_loras(pipe, options.get("lora"), fuse=options.get("lora_fuse", True))
     store_fp8_and_pick_attention(pipe, options)
+    if options.get("cache_threshold"):
+        from .vace_cache import install_stack_cache
+
+        install_stack_cache(pipe.transformer, options["cache_threshold"])
     place_pipeline(pipe, options)
+    compile_blocks(pipe, options.get("compile"))
     pipe.set_progress_bar_config(disable=True)
     _PIPELINES[key] = pipe
     return pipe
@@ -160,8 +169,11 @@ class VaceBackend(InpaintBackend):
         o.setdefault("attention", None)
         o.setdefault("max_area", 480 * 832)
         o.setdefault("min_side", 256)
-        o.setdefault("steps", 30)
-        o.setdefault("guidance", 5.0)
+        o.setdefault("lora", [])
+        o.setdefault("lora_fuse", True)
+        o.setdefault("cache_threshold", 0.0)
+        o.setdefault("compile", False)
+        apply_preset(o)
         o.setdefault("colour_correction", True)
 
     def inpaint(self, frames, mask, context=None):
@@ -180,6 +192,10 @@ class VaceBackend(InpaintBackend):
         embeds = context["prompt_embeds"]
         seed = window_seed(self.options.get("seed", 0), (context.get("window") or {}).get("id"), context.get("tile"))
         pipe = load_pipeline(self.options)
+        set_flow_shift(pipe, self.options["shift"])
+        cache = getattr(pipe.transformer, "aivid_stack_cache", None)
+        if cache:
+            cache.reset()
         steps = int(self.options["steps"])
         progress = lambda p, i, t, kw: (log.info("step %d/%d", i + 1, steps), kw)[1]
         result = pipe(video=[_pil(v) for v in video], mask=[_pil(h) for h in holes], height=wh, width=ww, num_frames=length,
@@ -188,6 +204,8 @@ class VaceBackend(InpaintBackend):
                       negative_prompt_embeds=_maybe(embeds.get("negative"), pipe.transformer.dtype),
                       generator=torch.Generator("cpu").manual_seed(seed), output_type="np",
                       callback_on_step_end=progress).frames[0][:count]
+        if cache:
+            log.info("step cache: %d of %d transformer passes skipped", sum(cache.skipped), len(cache.skipped))
         out = np.stack([cv2.resize(np.clip(f * 255, 0, 255).astype(np.uint8), (width, height),
                                    interpolation=cv2.INTER_CUBIC) for f in result])
         known = ~mask

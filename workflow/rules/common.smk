@@ -68,7 +68,11 @@ def segment_ids(wildcards):
 
 
 def segment_plan(wildcards):
-    path = checkpoints.plan.get(video=wildcards.video, seg=wildcards.seg).output[0]
+    return plan_of(wildcards.video, wildcards.seg)
+
+
+def plan_of(video, seg):
+    path = checkpoints.plan.get(video=video, seg=seg).output[0]
     return json.loads(Path(path).read_text())
 
 
@@ -102,11 +106,15 @@ def repaired_segment(wildcards):
 
 
 def segment_pieces(wildcards):
-    ext = VIDEOS[wildcards.video]["piece_ext"]
-    return [
-        f"results/{wildcards.video}/seg{seg}/piece.{ext}"
-        for seg in segment_ids(wildcards)
-    ]
+    """Untouched segments of a stream-copyable source are copied; the others are encoded."""
+    return [segment_piece(wildcards.video, seg) for seg in segment_ids(wildcards)]
+
+
+def segment_piece(video, seg):
+    ext = VIDEOS[video]["piece_ext"]
+    if ext == "ts" and not plan_of(video, seg)["work"]:
+        return f"results/{video}/seg{seg}/copy.ts"
+    return f"results/{video}/seg{seg}/piece.{ext}"
 
 
 def settings(stage):

@@ -19,6 +19,21 @@ rule piece:
         "../scripts/step.py"
 
 
+rule copy_piece:
+    input:
+        video=source_video,
+        probe="results/{video}/probe.json",
+        segments="results/{video}/segments.json",
+    output:
+        "results/{video}/seg{seg}/copy.ts",
+    log:
+        "logs/{video}/seg{seg}/copy_piece.log",
+    conda:
+        "../../envs/aivid.yaml"
+    script:
+        "../scripts/step.py"
+
+
 rule concat:
     input:
         video=source_video,

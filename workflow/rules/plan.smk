@@ -13,6 +13,5 @@ checkpoint plan:
     params:
         plan=CONFIG["plan"],
         backend=CONFIG["inpaint"]["backend"],
-        inpaint=CONFIG["inpaint"],
     script:
         "../scripts/step.py"
