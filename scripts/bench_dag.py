@@ -7,7 +7,8 @@ Builds a 1080p H.264 video of --minutes (a 10 s clip stream-copied end to end, s
 seconds), configures --defects small boxes spread through it, and times `snakemake -n` twice:
 cold (the video is probed and its keyframes listed) and warm (probe cached).  Segment plans are
 checkpoints, so a dry run lists the jobs up to the plans; the job count after planning is
-estimated from the windows each defect needs.
+estimated from the windows each defect needs, and so is the number of Slurm jobs the profile in
+workflow/profiles/slurm makes of it (mask scans grouped, plans/copies/join local).
 """
 
 import argparse
@@ -21,6 +22,7 @@ from pathlib import Path
 import yaml
 
 SNAKEFILE = Path(__file__).resolve().parent.parent / "workflow" / "Snakefile"
+SLURM_PROFILE = SNAKEFILE.parent / "profiles" / "slurm" / "config.yaml"
 
 
 def make_video(work, minutes):
@@ -41,8 +43,15 @@ def dry_run(work):
     start = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     seconds = time.perf_counter() - start
-    total = re.search(r"^total\s+(\d+)", out, re.M)
-    return seconds, int(total.group(1)) if total else 0
+    return seconds, {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", out, re.M)}
+
+
+def slurm_jobs(counts, defects, segments):
+    """Cluster and local jobs after planning under the Slurm profile (one window per defect)."""
+    group = yaml.safe_load(SLURM_PROFILE.read_text())["group-components"]["scan"]
+    cluster = -(-counts.get("mask", 0) // group) + defects * 4  # decode, window, blend, piece
+    local = counts.get("plan", 0) + (segments - defects) + 1  # plans, stream copies, the join
+    return cluster, local
 
 
 def main():
@@ -61,11 +70,17 @@ def main():
         regions = [{"box": [200 + 40 * (i % 20), 300, 64, 64], "frames": [i * spacing + 100, i * spacing + 160]}
                    for i in range(args.defects)]
         (work / "config.yaml").write_text(yaml.safe_dump({"videos": {"long": {"path": str(video), "regions": regions}}}))
-        cold, jobs = dry_run(work)
+        cold, counts = dry_run(work)
         warm, _ = dry_run(work)
+        jobs = counts.get("total", 0)
         segments = len(yaml.safe_load((work / "results" / "long" / "segments.json").read_text()))
         print(f"segments: {segments}; jobs before the plan checkpoints: {jobs}")
-        print(f"after planning, about {jobs + args.defects * 3} jobs: each defect adds decode, one window, blend")
+        after = jobs + (segments - args.defects) + args.defects * 4
+        print(f"after planning, about {after} jobs: a stream copy per untouched segment; decode, one window, "
+              f"blend and piece per defect")
+        cluster, local = slurm_jobs(counts, args.defects, segments)
+        print(f"with workflow/profiles/slurm: about {cluster} Slurm jobs (mask scans grouped, then decode, window, "
+              f"blend, piece per defect) and {local} local jobs (plans, stream copies, the join)")
         print(f"DAG build (snakemake -n): cold {cold:.1f} s (probe + keyframe listing), warm {warm:.1f} s")
 
 

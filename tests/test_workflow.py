@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from browser import chromium, play_in_browser
 from conftest import (DILATE, FEATHER, REPO, SNAKEFILE, ffmpeg, ffmpeg_rgb, planned_rules, snakemake,
                       write_config)
 
@@ -167,10 +169,18 @@ def test_empty_mask_gives_the_source_back_with_its_audio(bunny, tmp_path):
     assert not list(tmp_path.glob("results/bunny/seg*/frames.zarr"))  # nothing to repair: nothing decoded
 
 
-def test_untouched_segments_are_stream_copied(clip, tmp_path):
+@pytest.fixture(scope="module")
+def copied(clip, tmp_path_factory):
+    """A finished lossy run: untouched segments stream-copied, repaired ones re-encoded, joined."""
+    workdir = tmp_path_factory.mktemp("copied")
+    write_config(workdir, clip, output={"lossless": False, "crf": 16})
+    snakemake(workdir)
+    return workdir
+
+
+def test_untouched_segments_are_stream_copied(clip, copied):
     """Lossy output: segments with no repair keep their packets; the joined file decodes cleanly."""
-    write_config(tmp_path, clip, output={"lossless": False, "crf": 16})
-    snakemake(tmp_path)
+    tmp_path = copied
     out = tmp_path / "results" / "clip" / "output.mp4"
     errors = subprocess.run(["ffmpeg", "-v", "error", "-i", str(out), "-f", "null", "-"],
                             capture_output=True, text=True).stderr
@@ -188,3 +198,19 @@ def test_untouched_segments_are_stream_copied(clip, tmp_path):
         repaired = LazyVideo.open(tmp_path / "results" / "clip" / f"seg{seg}" / "repaired.zarr").numpy()
         err = ((result[a:b].astype(float) - repaired) ** 2).mean()
         assert 10 * np.log10(255**2 / err) > 38
+
+
+@pytest.mark.skipif(chromium() is None, reason="Chromium is not installed (.ci/run installs Debian's chromium)")
+def test_a_browser_plays_the_joined_file(copied):
+    """Headless Chromium loads output.mp4 in a <video>: full length, a real picture mid-way."""
+    played = play_in_browser(copied / "results" / "clip" / "output.mp4")
+    assert played.get("duration") == pytest.approx(4.0, abs=0.05) and played["width"] == 640, played
+    assert played["mean"] > 20, played
+
+
+def test_every_segment_is_masked_and_planned_at_once(clip, tmp_path):
+    """The join reads the plans one by one; the DAG must still hold all masks and plans up front."""
+    write_config(tmp_path, clip, output={"lossless": False})
+    out = snakemake(tmp_path, "-n", "--quiet", "rules").stdout
+    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", out, re.M)}
+    assert counts["mask"] == 4 and counts["plan"] == 4, out

@@ -105,6 +105,16 @@ def repaired_segment(wildcards):
     return []
 
 
+def segment_plans(wildcards):
+    """All plans, listed plainly: the DAG then schedules every segment's mask and plan at once
+    (segment_pieces reads the plans one by one, and stops at the first that is not made yet).
+    """
+    return [
+        f"results/{wildcards.video}/seg{seg}/plan.json"
+        for seg in segment_ids(wildcards)
+    ]
+
+
 def segment_pieces(wildcards):
     """Untouched segments of a stream-copyable source are copied; the others are encoded."""
     return [segment_piece(wildcards.video, seg) for seg in segment_ids(wildcards)]

@@ -39,6 +39,7 @@ rule concat:
         video=source_video,
         probe="results/{video}/probe.json",
         segments="results/{video}/segments.json",
+        plans=segment_plans,
         pieces=segment_pieces,
     output:
         report(

@@ -1,0 +1,54 @@
+"""Play a video in headless Chromium (Debian `chromium`): its duration and a frame's brightness."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+PAGE = """<!doctype html><body><video id="v" src="{name}" muted preload="auto"></video><script>
+const v = document.getElementById("v");
+const done = (r) => console.log("AIVID_RESULT " + JSON.stringify(r));
+v.addEventListener("error", () => done({{error: v.error ? v.error.code : -1}}));
+v.addEventListener("loadeddata", () => {{ v.currentTime = v.duration / 2; }});
+v.addEventListener("seeked", () => {{
+  const c = document.createElement("canvas");
+  c.width = v.videoWidth; c.height = v.videoHeight;
+  const g = c.getContext("2d");
+  g.drawImage(v, 0, 0);
+  const d = g.getImageData(0, 0, c.width, c.height).data;
+  let s = 0;
+  for (let i = 0; i < d.length; i += 4) s += d[i] + d[i + 1] + d[i + 2];
+  done({{duration: v.duration, width: v.videoWidth, height: v.videoHeight, mean: s / (d.length / 4 * 3)}});
+}});
+</script></body>"""
+
+
+def chromium():
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def play_in_browser(video, timeout=60):
+    """Load `video` in a <video> element, seek to the middle, read that frame back through a canvas.
+
+    Returns {"duration", "width", "height", "mean"} (mean 0-255 over the frame) or {"error": code}.
+    """
+    page = video.parent / f"{video.stem}_play.html"
+    page.write_text(PAGE.format(name=video.name))
+    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
+           "--enable-logging=stderr", "--v=0", f"--user-data-dir={video.parent / 'chromium-profile'}",
+           page.as_uri()]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + timeout
+    try:
+        for line in proc.stderr:
+            if "AIVID_RESULT " in line:
+                return json.loads(line.split("AIVID_RESULT ", 1)[1].rsplit('"', 1)[0])
+            if time.monotonic() > deadline:
+                break
+        raise AssertionError(f"Chromium gave no result for {video} within {timeout} s")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
