@@ -7,7 +7,7 @@ import ffmpeg
 
 from .atomic import atomic_output
 from .decode import seek_seconds
-from .encode import EncodeSettings, _colour_args, encode_zarr
+from .encode import _colour_args, encode_zarr
 from .errors import AividError
 from .ffmpeg_bin import last_error_line, require, run_capture
 from .probe import probe

@@ -52,16 +52,32 @@ def blend_segment(frames_store, mask_store, windows, results, out, feather, bloc
 
 
 def _blend_block(orig, mask, t0, windows, outputs, tweights, feather):
+    """Blend one block of frames; only the box the block's tiles cover (plus the feather) is computed."""
+    t1 = t0 + len(orig)
+    covering = [w for w in windows if max(w["frames"][0], t0) < min(w["frames"][1], t1)]
+    if not covering:
+        return orig
+    height, width = orig.shape[1:3]
+    x0 = max(0, min(x for w in covering for x, _, _, _ in w["tiles"]) - feather - 1)
+    y0 = max(0, min(y for w in covering for _, y, _, _ in w["tiles"]) - feather - 1)
+    x1 = min(width, max(x + tw for w in covering for x, _, tw, _ in w["tiles"]) + feather + 1)
+    y1 = min(height, max(y + th for w in covering for _, y, _, th in w["tiles"]) + feather + 1)
+    out = orig.copy()
+    out[:, y0:y1, x0:x1] = _blend_box(orig[:, y0:y1, x0:x1], mask[:, y0:y1, x0:x1], t0, covering, outputs, tweights,
+                                      feather, (x0, y0))
+    return out
+
+
+def _blend_box(orig, mask, t0, windows, outputs, tweights, feather, origin):
     t1 = t0 + len(orig)
     acc = np.zeros(orig.shape, np.float32)
     weight = np.zeros(orig.shape[:3], np.float32)
     for w in windows:
         a, b = w["frames"]
         lo, hi = max(a, t0), min(b, t1)
-        if lo >= hi:
-            continue
         wt = tweights[w["id"]][lo - a : hi - a, None, None]
         for i, (x, y, tw, th) in enumerate(w["tiles"]):
+            x, y = x - origin[0], y - origin[1]
             result = outputs[(w["id"], i)][lo - a : hi - a].numpy()
             acc[lo - t0 : hi - t0, y : y + th, x : x + tw] += wt[..., None] * result
             weight[lo - t0 : hi - t0, y : y + th, x : x + tw] += wt

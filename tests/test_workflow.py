@@ -2,18 +2,16 @@
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 from browser import chromium, play_in_browser
-from conftest import (DILATE, FEATHER, REPO, SNAKEFILE, ffmpeg, ffmpeg_rgb, planned_rules, snakemake,
+from conftest import (DILATE, FEATHER, REPO, SNAKEFILE, ffmpeg, ffmpeg_rgb, planned_jobs, planned_rules, snakemake,
                       write_config)
 
 
@@ -211,6 +209,16 @@ def test_a_browser_plays_the_joined_file(copied):
 def test_every_segment_is_masked_and_planned_at_once(clip, tmp_path):
     """The join reads the plans one by one; the DAG must still hold all masks and plans up front."""
     write_config(tmp_path, clip, output={"lossless": False})
-    out = snakemake(tmp_path, "-n", "--quiet", "rules").stdout
-    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", out, re.M)}
-    assert counts["mask"] == 4 and counts["plan"] == 4, out
+    counts = planned_jobs(tmp_path)
+    assert counts["mask"] == 4 and counts["plan"] == 4, counts
+
+
+def test_segments_no_region_reaches_are_copied_without_mask_or_plan(clip, tmp_path):
+    """Regions only (frames 5-20, segment 0): the other three segments are known untouched when the
+    workflow is parsed and cost one stream copy each."""
+    path = write_config(tmp_path, clip, output={"lossless": False})
+    config = yaml.safe_load(path.read_text())
+    del config["videos"]["clip"]["mask"]
+    path.write_text(yaml.safe_dump(config))
+    counts = planned_jobs(tmp_path)
+    assert counts["mask"] == 1 and counts["plan"] == 1 and counts["copy_piece"] == 3, counts

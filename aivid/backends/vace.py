@@ -58,7 +58,6 @@ def load_pipeline(options):
     key = json.dumps([options.get(k) for k in PIPELINE_KEYS], default=str)
     if key in _PIPELINES:
         return _PIPELINES[key]
-    import torch
     from diffusers import WanVACEPipeline
 
     try:

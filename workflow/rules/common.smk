@@ -112,7 +112,22 @@ def segment_plans(wildcards):
     return [
         f"results/{wildcards.video}/seg{seg}/plan.json"
         for seg in segment_ids(wildcards)
+        if not copied_unplanned(wildcards.video, seg)
     ]
+
+
+def unplanned_copies(wildcards):
+    """Listed plainly too, so the copies start at once instead of after the first plan."""
+    return [
+        f"results/{wildcards.video}/seg{seg}/copy.ts"
+        for seg in segment_ids(wildcards)
+        if copied_unplanned(wildcards.video, seg)
+    ]
+
+
+def copied_unplanned(video, seg):
+    """A segment no mask source can touch (known from the config) is copied without mask or plan."""
+    return VIDEOS[video]["piece_ext"] == "ts" and seg in VIDEOS[video]["untouched"]
 
 
 def segment_pieces(wildcards):
@@ -122,7 +137,9 @@ def segment_pieces(wildcards):
 
 def segment_piece(video, seg):
     ext = VIDEOS[video]["piece_ext"]
-    if ext == "ts" and not plan_of(video, seg)["work"]:
+    if copied_unplanned(video, seg) or (
+        ext == "ts" and not plan_of(video, seg)["work"]
+    ):
         return f"results/{video}/seg{seg}/copy.ts"
     return f"results/{video}/seg{seg}/piece.{ext}"
 

@@ -40,6 +40,7 @@ rule concat:
         probe="results/{video}/probe.json",
         segments="results/{video}/segments.json",
         plans=segment_plans,
+        copies=unplanned_copies,
         pieces=segment_pieces,
     output:
         report(
