@@ -36,39 +36,61 @@ def time_weights(window, neighbours):
     return weights
 
 
-def blend_segment(frames_store, mask_store, windows, results, out, feather, block=8):
-    """Write the repaired segment: original pixels except where windows repaired the mask."""
+def blend_segment(frames_store, mask_store, windows, results, out, feather):
+    """Write the repaired segment: original pixels except where windows repaired the mask.
+
+    Only the chunks that the windows' tiles (plus the feather) reach are computed and written;
+    every other chunk is a hard link to the original frames' chunk file, so a repaired segment
+    costs the time and disk of its defects, not of its frames."""
+    from .store import ChunkWriter
+
     frames, mask = LazyVideo.open(frames_store), LazyVideo.open(mask_store)
     outputs = {(w["id"], i): LazyVideo.open(tile_path(results[w["id"]], i))
                for w in windows for i in range(len(w["tiles"]))}
     tweights = {w["id"]: time_weights(w, windows) for w in windows}
+    ct, ch, cw, _ = frames.chunks
+    count, height, width = frames.shape[:3]
     with atomic_output(out) as tmp:
-        repaired = LazyVideo.create(tmp, frames.shape, frames.fps, frames.attrs)
-        for t0 in range(0, len(frames), block):
-            t1 = min(len(frames), t0 + block)
-            repaired[t0:t1] = _blend_block(frames[t0:t1].numpy(), mask[t0:t1, :, :, 0].numpy() > 0, t0,
-                                           windows, outputs, tweights, feather)
+        repaired = LazyVideo.create(tmp, frames.shape, frames.fps, frames.attrs, chunks=frames.chunks)
+        writer = ChunkWriter(repaired.parts[0], tmp)
+        shareable = writer.direct and ChunkWriter(frames.parts[0], frames_store).direct
+        for t0 in range(0, count, ct):
+            t1 = min(count, t0 + ct)
+            covering = [w for w in windows if max(w["frames"][0], t0) < min(w["frames"][1], t1)]
+            box = _chunk_box(covering, feather, (ch, cw), (height, width)) if covering else None
+            if box is not None or not shareable:
+                y0, y1, x0, x1 = box or (0, height, 0, width)
+                orig = frames[t0:t1, y0:y1, x0:x1].numpy()
+                if covering:
+                    orig = _blend_box(orig, mask[t0:t1, y0:y1, x0:x1, 0].numpy() > 0, t0, covering, outputs,
+                                      tweights, feather, (x0, y0))
+                writer.write(t0, orig, y0, x0)
+            if shareable:
+                _share_outside(writer, frames_store, t0 // ct, box, (ch, cw), (height, width))
     return out
 
 
-def _blend_block(orig, mask, t0, windows, outputs, tweights, feather):
-    """Blend one block of frames; only the box the block's tiles cover (plus the feather) is computed."""
-    t1 = t0 + len(orig)
-    covering = [w for w in windows if max(w["frames"][0], t0) < min(w["frames"][1], t1)]
-    if not covering:
-        return orig
-    height, width = orig.shape[1:3]
-    x0 = max(0, min(x for w in covering for x, _, _, _ in w["tiles"]) - feather - 1)
-    y0 = max(0, min(y for w in covering for _, y, _, _ in w["tiles"]) - feather - 1)
-    x1 = min(width, max(x + tw for w in covering for x, _, tw, _ in w["tiles"]) + feather + 1)
-    y1 = min(height, max(y + th for w in covering for _, y, _, th in w["tiles"]) + feather + 1)
-    out = orig.copy()
-    out[:, y0:y1, x0:x1] = _blend_box(orig[:, y0:y1, x0:x1], mask[:, y0:y1, x0:x1], t0, covering, outputs, tweights,
-                                      feather, (x0, y0))
-    return out
+def _chunk_box(windows, feather, chunk, size):
+    """(y0, y1, x0, x1): the tiles' bounding box plus the feather, grown to whole chunks."""
+    pad = feather + 1
+    y0 = max(0, min(t[1] for w in windows for t in w["tiles"]) - pad) // chunk[0] * chunk[0]
+    x0 = max(0, min(t[0] for w in windows for t in w["tiles"]) - pad) // chunk[1] * chunk[1]
+    y1 = min(size[0], -(-(max(t[1] + t[3] for w in windows for t in w["tiles"]) + pad) // chunk[0]) * chunk[0])
+    x1 = min(size[1], -(-(max(t[0] + t[2] for w in windows for t in w["tiles"]) + pad) // chunk[1]) * chunk[1])
+    return y0, y1, x0, x1
+
+
+def _share_outside(writer, source_root, ti, box, chunk, size):
+    """Hard-link every chunk of time index `ti` that lies outside `box` (all of them if None)."""
+    for yi in range(-(-size[0] // chunk[0])):
+        for xi in range(-(-size[1] // chunk[1])):
+            y, x = yi * chunk[0], xi * chunk[1]
+            if box is None or not (box[0] <= y < box[1] and box[2] <= x < box[3]):
+                writer.share(source_root, ti, yi, xi)
 
 
 def _blend_box(orig, mask, t0, windows, outputs, tweights, feather, origin):
+    """Blend the windows' tiles into `orig`, a box of frames whose top-left pixel is `origin`."""
     t1 = t0 + len(orig)
     acc = np.zeros(orig.shape, np.float32)
     weight = np.zeros(orig.shape[:3], np.float32)

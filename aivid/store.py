@@ -8,7 +8,9 @@ its numcodecs compressor and writing the chunk file directly moved 80-220 frames
 
 import ctypes
 import ctypes.util
+import os
 import queue
+import shutil
 import threading
 from pathlib import Path
 
@@ -53,18 +55,35 @@ class ChunkWriter:
         self.compressor, self.sep = meta.compressor, meta.dimension_separator or "."
         self.direct = meta.filters is None and meta.order == "C" and self.root.is_dir()
 
-    def write(self, t0, block):
-        """Write frames `block` starting at frame `t0` (a multiple of the time chunk)."""
+    def write(self, t0, block, y0=0, x0=0):
+        """Write frames `block` starting at frame `t0` (a multiple of the time chunk), at pixel
+        (y0, x0) (multiples of the chunk's height and width; default: whole frames)."""
         if not self.direct:
-            self.array[t0 : t0 + len(block)] = block
+            self.array[t0 : t0 + len(block), y0 : y0 + block.shape[1], x0 : x0 + block.shape[2]] = block
             return
         ct, ch, cw, cc = self.chunks
         for ti in range(0, len(block), ct):
             part = block[ti : ti + ct]
-            for y in range(0, self.shape[1], ch):
-                for x in range(0, self.shape[2], cw):
-                    key = self.sep.join(map(str, ((t0 + ti) // ct, y // ch, x // cw, 0)))
+            for y in range(0, part.shape[1], ch):
+                for x in range(0, part.shape[2], cw):
+                    key = self.key((t0 + ti) // ct, (y0 + y) // ch, (x0 + x) // cw)
                     self._write_chunk(key, part[:, y : y + ch, x : x + cw])
+
+    def key(self, ti, yi, xi):
+        return self.sep.join(map(str, (ti, yi, xi, 0)))
+
+    def share(self, source_root, ti, yi, xi):
+        """Make chunk (ti, yi, xi) the same file as in the store at `source_root` (same layout):
+        a hard link, so unchanged pixels cost neither time nor disk.  A missing source chunk is
+        the fill value, so nothing is written."""
+        key = self.key(ti, yi, xi)
+        source = Path(source_root) / key
+        if not source.exists():
+            return
+        try:
+            os.link(source, self.root / key)
+        except OSError:  # another filesystem, or links not allowed
+            shutil.copyfile(source, self.root / key)
 
     def _write_chunk(self, key, data):
         full = self.chunks

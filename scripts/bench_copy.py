@@ -38,17 +38,19 @@ def make_video(work, minutes):
 
 
 def disk_usage(path):
-    """Bytes under `path`; files that vanish while it is walked (renamed, temporary) are skipped."""
+    """Bytes under `path`, a hard-linked file counted once (as `du` does); files that vanish while
+    it is walked (renamed, temporary) are skipped."""
     import os
 
-    total = 0
+    sizes = {}
     for folder, _, files in os.walk(path):
         for name in files:
             try:
-                total += os.stat(os.path.join(folder, name)).st_size
+                st = os.stat(os.path.join(folder, name))
             except OSError:
-                pass
-    return total
+                continue
+            sizes[(st.st_dev, st.st_ino)] = st.st_size
+    return sum(sizes.values())
 
 
 def main():

@@ -192,6 +192,9 @@ def test_untouched_segments_are_stream_copied(clip, copied):
     assert np.array_equal(result[25:50], source[25:50]) and np.array_equal(result[75:], source[75:])
     pieces = {p.parent.name: p.name for p in tmp_path.glob("results/clip/seg*/*.ts")}
     assert pieces == {"seg0": "piece.ts", "seg1": "copy.ts", "seg2": "piece.ts", "seg3": "copy.ts"}
+    chunks = [p for p in (tmp_path / "results" / "clip" / "seg0" / "repaired.zarr").iterdir() if p.name[0].isdigit()]
+    shared = [p for p in chunks if p.stat().st_nlink > 1]  # hard links to frames.zarr's chunk files
+    assert 0 < len(shared) < len(chunks)  # only the chunks the repair reaches were written anew
     for seg, (a, b) in ((0, (0, 25)), (2, (50, 75))):  # repaired segments: encoded at the set quality
         repaired = LazyVideo.open(tmp_path / "results" / "clip" / f"seg{seg}" / "repaired.zarr").numpy()
         err = ((result[a:b].astype(float) - repaired) ** 2).mean()
