@@ -75,7 +75,7 @@ def main():
         jobs = counts.get("total", 0)
         segments = len(yaml.safe_load((work / "results" / "long" / "segments.json").read_text()))
         print(f"segments: {segments}; jobs before the plan checkpoints: {jobs}")
-        after = jobs + (segments - args.defects) + args.defects * 4
+        after = jobs + (segments - args.defects - counts.get("copy_piece", 0)) + args.defects * 4
         print(f"after planning, about {after} jobs: a stream copy per untouched segment; decode, one window, "
               f"blend and piece per defect")
         cluster, local = slurm_jobs(counts, args.defects, segments)
