@@ -122,7 +122,8 @@ def prepare_video(name, config, root="results", where="config"):
 
 
 def resolve_inpaint(inpaint, base, where):
-    """Fill steps/guidance/shift from the preset; LoRA paths resolved and checked."""
+    """Fill steps/guidance/shift from the preset; LoRA paths resolved and checked, and stamped with
+    their size and modification time, so replacing a LoRA file re-runs the windows."""
     from .backends.vace_speed import apply_preset
 
     apply_preset(inpaint)
@@ -130,6 +131,8 @@ def resolve_inpaint(inpaint, base, where):
         lora["path"] = resolve_path(lora["path"], base)
         if not Path(lora["path"]).exists():
             raise AividError(where, f"inpaint.lora[{i}].path: {lora['path']} does not exist")
+        stat = Path(lora["path"]).stat()
+        lora["stamp"] = f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def video_automask(config, name):

@@ -120,3 +120,19 @@ def test_stack_cache_in_a_window(fill):
 
 def test_compiled_blocks_give_the_eager_output(fill):
     assert np.array_equal(fill(steps=1, compile=True), fill(steps=1))
+
+
+def test_replacing_a_lora_file_changes_the_inpaint_settings(tiny_model, tmp_path):
+    import os
+    import shutil
+
+    from aivid.config import resolve_inpaint
+
+    shutil.copy(tiny_model.parent / "loras" / "comfy.safetensors", tmp_path / "style.safetensors")
+    before = {"lora": [{"path": "style.safetensors"}]}
+    resolve_inpaint(before, tmp_path, "config")
+    os.utime(tmp_path / "style.safetensors", ns=(1, 1))
+    after = {"lora": [{"path": "style.safetensors"}]}
+    resolve_inpaint(after, tmp_path, "config")
+    assert before["lora"][0]["path"] == after["lora"][0]["path"] and before != after
+    assert after["steps"] == 30  # the preset was applied too
