@@ -57,7 +57,7 @@ def blend_segment(frames_store, mask_store, windows, results, out, feather):
         for t0 in range(0, count, ct):
             t1 = min(count, t0 + ct)
             covering = [w for w in windows if max(w["frames"][0], t0) < min(w["frames"][1], t1)]
-            box = _chunk_box(covering, feather, (ch, cw), (height, width)) if covering else None
+            box = _chunk_box(covering, feather, np.array([ch, cw]), np.array([height, width])) if covering else None
             if box is not None or not shareable:
                 y0, y1, x0, x1 = box or (0, height, 0, width)
                 orig = frames[t0:t1, y0:y1, x0:x1].numpy()
@@ -72,12 +72,10 @@ def blend_segment(frames_store, mask_store, windows, results, out, feather):
 
 def _chunk_box(windows, feather, chunk, size):
     """(y0, y1, x0, x1): the tiles' bounding box plus the feather, grown to whole chunks."""
-    pad = feather + 1
-    y0 = max(0, min(t[1] for w in windows for t in w["tiles"]) - pad) // chunk[0] * chunk[0]
-    x0 = max(0, min(t[0] for w in windows for t in w["tiles"]) - pad) // chunk[1] * chunk[1]
-    y1 = min(size[0], -(-(max(t[1] + t[3] for w in windows for t in w["tiles"]) + pad) // chunk[0]) * chunk[0])
-    x1 = min(size[1], -(-(max(t[0] + t[2] for w in windows for t in w["tiles"]) + pad) // chunk[1]) * chunk[1])
-    return y0, y1, x0, x1
+    tiles = np.array([t for w in windows for t in w["tiles"]])  # rows of x, y, w, h
+    lo = np.maximum(tiles[:, [1, 0]].min(0) - feather - 1, 0) // chunk * chunk
+    hi = np.minimum(-(-(tiles[:, [1, 0]] + tiles[:, [3, 2]] + feather + 1).max(0) // chunk) * chunk, size)
+    return int(lo[0]), int(hi[0]), int(lo[1]), int(hi[1])
 
 
 def _share_outside(writer, source_root, ti, box, chunk, size):
