@@ -6,8 +6,9 @@ from pathlib import Path
 import ffmpeg
 
 from .atomic import atomic_output
-from .decode import seek_seconds
-from .encode import _colour_args, encode_zarr
+from .boxes import box_of
+from .decode import seek_options, seek_seconds
+from .encode import _colour_args, feed_process
 from .errors import AividError
 from .ffmpeg_bin import last_error_line, require, run_capture
 from .probe import probe
@@ -59,8 +60,7 @@ def copy_segment(info, start, stop, out):
 def transcode_segment(info, start, stop, out, settings):
     """Re-encode frames [start, stop) straight from the source with ffmpeg (nothing stored)."""
     require("ffmpeg")
-    seek = seek_seconds(info, start)
-    stream = ffmpeg.input(info.path, **({"ss": f"{seek:.6f}"} if seek and seek > 0 else {})).video
+    stream = ffmpeg.input(info.path, **seek_options(info, start)).video
     tags, scale = _colour_args(info.to_dict(), settings.lossless)
     # lossless goes through rgb24 exactly as decoding does, so pixels match the decoded source
     stream = stream.filter("format", "rgb24") if settings.lossless else stream
@@ -74,15 +74,39 @@ def transcode_segment(info, start, stop, out, settings):
     return out
 
 
-def encode_segment(store, out, settings):
-    """Encode a repaired segment store to a piece (no audio: it is added when joining)."""
-    return encode_zarr(store, out, settings)
+def encode_repaired(info, start, stop, store, out, settings):
+    """Re-encode frames [start, stop) straight from the source with the repair box of `store`
+    laid over them by ffmpeg: only the box travels through a pipe, no full frame is stored or
+    converted to RGB and back (lossless output overlays in RGB, so untouched pixels stay exact)."""
+    from .blend import repair_patches
 
-
-def concat_pieces(pieces, source, out, expected_frames, frames_per_piece):
-    """Join `pieces` in order, copy audio and subtitles from `source`, and check the frame count."""
     require("ffmpeg")
-    info = probe(source)
+    first, last, y0, y1, x0, x1 = box_of(store)
+    fps = Fraction(info.fps)
+    every = f"N*{fps.denominator}/{fps.numerator}/TB"  # both inputs on the same frame clock
+    main = ffmpeg.input(info.path, **seek_options(info, start)).video
+    patch = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{x1 - x0}x{y1 - y0}",
+                         framerate=f"{fps.numerator}/{fps.denominator}").video
+    tags, scale = _colour_args(info.to_dict(), settings.lossless)
+    pix_fmt = "rgb24" if settings.lossless else settings.pix_fmt
+    patch = patch.filter("scale", **scale) if scale and not settings.lossless else patch
+    video = main.filter("format", pix_fmt).filter("setpts", every).overlay(
+        patch.filter("format", pix_fmt).filter("setpts", every), x=x0, y=y0, eof_action="pass",
+        format="rgb" if settings.lossless else "yuv420", enable=f"between(n,{first},{last - 1})")
+    with atomic_output(out) as tmp:
+        args = video.output(str(tmp), **settings.video_args(), **tags, fps_mode="passthrough",
+                            **{"frames:v": stop - start}).global_args("-nostdin", "-v", "error", "-y").compile()
+        code, err, _ = feed_process(args, repair_patches(store, stop - start))
+        if code != 0:
+            raise AividError(info.path, f"re-encoding frames {start}-{stop} failed ({err})")
+    return out
+
+
+def concat_pieces(pieces, info, out, expected_frames, frames_per_piece):
+    """Join `pieces` in order, copy audio and subtitles from the source (`info`), and check the
+    frame count."""
+    require("ffmpeg")
+    source = info.path
     fps = Fraction(info.fps)
     with atomic_output(out) as tmp:
         listing = Path(tmp).with_suffix(".txt")

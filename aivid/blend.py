@@ -4,6 +4,7 @@ import cv2
 import numpy as np
 
 from .atomic import atomic_output
+from .boxes import box_of, repair_box
 from .inpaint import tile_path
 from .lazy import LazyVideo
 
@@ -37,54 +38,40 @@ def time_weights(window, neighbours):
 
 
 def blend_segment(frames_store, mask_store, windows, results, out, feather):
-    """Write the repaired segment: original pixels except where windows repaired the mask.
-
-    Only the chunks that the windows' tiles (plus the feather) reach are computed and written;
-    every other chunk is a hard link to the original frames' chunk file, so a repaired segment
-    costs the time and disk of its defects, not of its frames."""
+    """Write the repaired pixels of a segment: the original ones except where windows repaired
+    the mask, inside the repair box only (the store holds nothing else; see aivid.boxes)."""
     from .store import ChunkWriter
 
     frames, mask = LazyVideo.open(frames_store), LazyVideo.open(mask_store)
     outputs = {(w["id"], i): LazyVideo.open(tile_path(results[w["id"]], i))
                for w in windows for i in range(len(w["tiles"]))}
     tweights = {w["id"]: time_weights(w, windows) for w in windows}
-    ct, ch, cw, _ = frames.chunks
-    count, height, width = frames.shape[:3]
+    ct = frames.chunks[0]
+    first, last, y0, y1, x0, x1 = box = repair_box(windows, feather, frames.chunks, frames.shape)
     with atomic_output(out) as tmp:
-        repaired = LazyVideo.create(tmp, frames.shape, frames.fps, frames.attrs, chunks=frames.chunks)
+        repaired = LazyVideo.create(tmp, frames.shape, frames.fps, {**frames.attrs, "repair_box": list(box)},
+                                    chunks=frames.chunks)
         writer = ChunkWriter(repaired.parts[0], tmp)
-        shareable = writer.direct and ChunkWriter(frames.parts[0], frames_store).direct
-        for t0 in range(0, count, ct):
-            t1 = min(count, t0 + ct)
+        for t0 in range(first, last, ct):
+            t1 = min(last, t0 + ct)
             covering = [w for w in windows if max(w["frames"][0], t0) < min(w["frames"][1], t1)]
-            box = _chunk_box(covering, feather, np.array([ch, cw]), np.array([height, width])) if covering else None
-            if box is not None or not shareable:
-                y0, y1, x0, x1 = box or (0, height, 0, width)
-                orig = frames[t0:t1, y0:y1, x0:x1].numpy()
-                if covering:
-                    orig = _blend_box(orig, mask[t0:t1, y0:y1, x0:x1, 0].numpy() > 0, t0, covering, outputs,
-                                      tweights, feather, (x0, y0))
-                writer.write(t0, orig, y0, x0)
-            if shareable:
-                _share_outside(writer, frames_store, t0 // ct, box, (ch, cw), (height, width))
+            orig = frames[t0:t1, y0:y1, x0:x1].numpy()
+            if covering:
+                held = mask[t0:t1, y0:y1, x0:x1, 0].numpy() > 0
+                orig = _blend_box(orig, held, t0, covering, outputs, tweights, feather, (x0, y0))
+            writer.write(t0, orig, y0, x0)
     return out
 
 
-def _chunk_box(windows, feather, chunk, size):
-    """(y0, y1, x0, x1): the tiles' bounding box plus the feather, grown to whole chunks."""
-    tiles = np.array([t for w in windows for t in w["tiles"]])  # rows of x, y, w, h
-    lo = np.maximum(tiles[:, [1, 0]].min(0) - feather - 1, 0) // chunk * chunk
-    hi = np.minimum(-(-(tiles[:, [1, 0]] + tiles[:, [3, 2]] + feather + 1).max(0) // chunk) * chunk, size)
-    return int(lo[0]), int(hi[0]), int(lo[1]), int(hi[1])
-
-
-def _share_outside(writer, source_root, ti, box, chunk, size):
-    """Hard-link every chunk of time index `ti` that lies outside `box` (all of them if None)."""
-    for yi in range(-(-size[0] // chunk[0])):
-        for xi in range(-(-size[1] // chunk[1])):
-            y, x = yi * chunk[0], xi * chunk[1]
-            if box is None or not (box[0] <= y < box[1] and box[2] <= x < box[3]):
-                writer.share(source_root, ti, yi, xi)
+def repair_patches(store, count):
+    """The (n, h, w, 3) blocks of the repair box of `store` for each of a segment's `count`
+    frames, zeros outside the box's frames (what encoding lays over the source; aivid.assemble)."""
+    repaired = LazyVideo.open(store)
+    first, last, y0, y1, x0, x1 = box_of(store)
+    ct, blank = repaired.chunks[0], np.zeros((repaired.chunks[0], y1 - y0, x1 - x0, 3), np.uint8)
+    for t0 in range(0, count, ct):
+        t1 = min(count, t0 + ct)
+        yield repaired[t0:t1, y0:y1, x0:x1].numpy() if first <= t0 < last else blank[: t1 - t0]
 
 
 def _blend_box(orig, mask, t0, windows, outputs, tweights, feather, origin):

@@ -82,7 +82,8 @@ def _write_if_changed(path, data):
 
 
 def probe_cached(video_path, cache):
-    """Probe a video (and list its keyframes) once per file version, cached in `cache`."""
+    """Probe a video (and list its packets' timestamps and keyframes) once per file version,
+    cached in `cache` (read back with aivid.probe.cached_info)."""
     from .probe import check_exists, probe_with_index
 
     check_exists(video_path)
@@ -91,10 +92,11 @@ def probe_cached(video_path, cache):
     cache = Path(cache)
     if cache.exists():
         data = json.loads(cache.read_text())
-        if data.get("stamp") == stamp and data["info"]["path"] == str(video_path):
+        if data.get("stamp") == stamp and data["info"]["path"] == str(video_path) and "pts" in data:
             return data
     info, index = probe_with_index(video_path)
-    data = {"stamp": stamp, "info": info.to_dict(), "keyframes": index.keyframes}
+    data = {"stamp": stamp, "info": info.to_dict(), "keyframes": index.keyframes, "pts": index.pts,
+            "time_base": str(index.time_base)}
     _write_if_changed(cache, data)
     return data
 

@@ -1,5 +1,6 @@
 """Frame-exact decoding through ffmpeg: as a stream of blocks, or into a Zarr store."""
 
+import bisect
 import contextlib
 import subprocess
 from fractions import Fraction
@@ -11,7 +12,7 @@ from .atomic import atomic_output
 from .errors import AividError
 from .ffmpeg_bin import StderrCollector, last_error_line, require
 from .probe import packet_index, probe
-from .store import FRAME_CHUNK, BackgroundWriter, ChunkWriter, create_video_array
+from .store import FRAME_CHUNK, BackgroundWriter, ChunkWriter, create_video_array, default_chunks
 
 
 def _frame_range(info, start, stop):
@@ -32,7 +33,7 @@ def seek_seconds(info, start, after=False):
     """
     if start == 0:
         return None
-    index = packet_index(info.path)
+    index = info.index or packet_index(info.path)
     pts = index.pts
     if len(pts) <= start:
         return None
@@ -41,12 +42,31 @@ def seek_seconds(info, start, after=False):
     return float(mid * index.time_base) - info.start_time
 
 
-def _ffmpeg_args(info, start, count, pix_fmt, size):
-    seek = seek_seconds(info, start)
-    in_kw = {"ss": f"{seek:.6f}"} if seek is not None and seek > 0 else {}
+def seek_options(info, start):
+    """ffmpeg input options that start decoding exactly at frame `start`.
+
+    A keyframe is reached directly: the demuxer jumps to it and nothing before it is decoded (an
+    accurate seek to it would jump to the keyframe before and decode that whole GOP first, only
+    to drop it).  Any other frame needs the accurate seek of seek_seconds.
+    """
+    if start == 0:
+        return {}
+    index = info.index or packet_index(info.path)
+    i = bisect.bisect_left(index.keyframes, start)
+    on_key = i < len(index.keyframes) and index.keyframes[i] == start
+    seek = seek_seconds(info, start, after=on_key)
+    if seek is None or seek <= 0:
+        return {}
+    return {"ss": f"{seek:.6f}", **({"noaccurate_seek": None} if on_key else {})}
+
+
+def _ffmpeg_args(info, start, count, pix_fmt, size, crop=None):
+    in_kw = seek_options(info, start)
     stream = ffmpeg.input(info.path, **in_kw).video
     if size is not None:
         stream = stream.filter("scale", size[0], size[1], flags="area")
+    if crop is not None:  # after the conversion, so the pixels equal those of whole frames
+        stream = stream.filter("format", pix_fmt).filter("crop", crop[2], crop[3], crop[0], crop[1])
     skip = start if (start and not in_kw) else 0  # no usable timestamps: decode and discard
     out = stream.output("pipe:", format="rawvideo", pix_fmt=pix_fmt, fps_mode="passthrough",
                         **{"frames:v": count + skip})
@@ -68,8 +88,10 @@ def _ffmpeg_process(args, path):
 
 
 def iter_frame_blocks(path, start=0, stop=None, block=FRAME_CHUNK, pix_fmt="rgb24", size=None,
-                      info=None, ring=4):
+                      info=None, ring=4, crop=None):
     """Yield (first_frame, frames) blocks of decoded frames [start, stop), exactly.
+
+    `size` (width, height) scales the frames; `crop` (x, y, width, height) keeps only that box.
 
     Blocks are (n, H, W, C) uint8 views into a small ring of reused buffers: a block stays valid
     until `ring - 1` further blocks have been yielded.  Memory does not grow with video length.
@@ -77,8 +99,8 @@ def iter_frame_blocks(path, start=0, stop=None, block=FRAME_CHUNK, pix_fmt="rgb2
     info = info or probe(path)
     start, stop = _frame_range(info, start, stop)
     channels = {"rgb24": 3, "gray": 1}[pix_fmt]
-    width, height = size or (info.width, info.height)
-    args, skip = _ffmpeg_args(info, start, stop - start, pix_fmt, size)
+    width, height = crop[2:] if crop else size or (info.width, info.height)
+    args, skip = _ffmpeg_args(info, start, stop - start, pix_fmt, size, crop)
     buffers = [np.empty((block, height, width, channels), np.uint8) for _ in range(ring)]
     with _ffmpeg_process(args, path) as (proc, errors):
         for _ in range(skip):
@@ -117,6 +139,26 @@ def decode_to_zarr(path, out, start=0, stop=None, chunks=None, compressor="defau
         try:
             for t0, frames in iter_frame_blocks(path, start, stop, arr.chunks[0], info=info):
                 writer.write(t0 - start, frames)
+        finally:
+            writer.close()
+    return out
+
+
+def decode_box_to_zarr(info, out, start, stop, box_for):
+    """Decode into a new (T, H, W, 3) store for frames [start, stop) only the repair box that
+    `box_for(chunks, shape)` gives (aivid.boxes.repair_box): the chunks outside it are never
+    written, so the store costs what the repairs reach, not what the frames weigh."""
+    start, stop = _frame_range(info, start, stop)
+    shape = (stop - start, info.height, info.width, 3)
+    first, last, y0, y1, x0, x1 = box = box_for(default_chunks(shape), shape)
+    attrs = {"fps": info.fps, "source": info.to_dict(), "start": start, "stop": stop, "repair_box": list(box)}
+    with atomic_output(out) as tmp:
+        arr = create_video_array(tmp, shape, None, "default", attrs)
+        writer = BackgroundWriter(ChunkWriter(arr, tmp))
+        try:
+            for t0, block in iter_frame_blocks(info.path, start + first, start + last, arr.chunks[0], info=info,
+                                               crop=(x0, y0, x1 - x0, y1 - y0)):
+                writer.write(t0 - start, block.copy(), y0, x0)
         finally:
             writer.close()
     return out

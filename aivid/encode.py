@@ -109,33 +109,34 @@ def encode_frames(frames, out, width, height, fps, settings=None, source=None, a
     count = 0
     with atomic_output(out) as tmp:
         args = build_encode_command(tmp, width, height, fps, settings, source, audio_from, gray)
-        proc = subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
-        errors = StderrCollector(proc.stderr)
-        try:
-            count = _feed(proc, frames, (height, width) if gray else (height, width, 3))
-        except BrokenPipeError:
-            pass
-        finally:
-            proc.stdin.close()
-            code = proc.wait()
+        code, err, count = feed_process(args, frames, (height, width) if gray else (height, width, 3))
         if code != 0:
-            raise AividError(out, f"encoding failed ({last_error_line(errors.text())})")
+            raise AividError(out, f"encoding failed ({err})")
         if count == 0:
             raise AividError(out, "no frames to encode")
     return count
 
 
-def _feed(proc, frames, shape):
-    count = 0
-    for block in frames:
-        block = np.asarray(block)
-        if block.ndim == len(shape):
-            block = block[None]
-        if block.shape[1:] != shape or block.dtype != np.uint8:
-            raise AividError(None, f"frame of shape {block.shape[1:]} {block.dtype}, expected {shape} uint8")
-        proc.stdin.write(memoryview(np.ascontiguousarray(block)).cast("B"))
-        count += len(block)
-    return count
+def feed_process(args, frames, shape=None):
+    """Run ffmpeg `args`, writing the uint8 frame blocks `frames` to its stdin (each of `shape`
+    per frame, if given).  Returns (exit code, last error line, frames written)."""
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    errors, count = StderrCollector(proc.stderr), 0
+    try:
+        for block in frames:
+            block = np.asarray(block)
+            if shape and block.ndim == len(shape):
+                block = block[None]
+            if (shape and block.shape[1:] != shape) or block.dtype != np.uint8:
+                raise AividError(None, f"frame of shape {block.shape[1:]} {block.dtype}, expected {shape} uint8")
+            proc.stdin.write(memoryview(np.ascontiguousarray(block)).cast("B"))
+            count += len(block)
+    except BrokenPipeError:
+        pass
+    finally:
+        proc.stdin.close()
+        code = proc.wait()
+    return code, last_error_line(errors.text()), count
 
 
 def encode_zarr(store, out, settings=None, audio_from=None):

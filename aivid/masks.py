@@ -160,18 +160,34 @@ def _dilate(block, pixels):
     return np.stack([cv2.dilate(f.astype(np.uint8), kernel) > 0 for f in block])
 
 
+def _masked_box(block, margin, chunks):
+    """(y0, y1, x0, x1): the box of whole chunks around what `block` masks, `margin` pixels wider
+    (None if nothing is masked)."""
+    rows, cols = np.flatnonzero(block.any(axis=(0, 2))), np.flatnonzero(block.any(axis=(0, 1)))
+    if not len(rows):
+        return None
+    (ch, cw), (height, width) = chunks, block.shape[1:]
+    y0, x0 = max(0, rows[0] - margin) // ch * ch, max(0, cols[0] - margin) // cw * cw
+    y1 = min(height, -(-(rows[-1] + 1 + margin) // ch) * ch)
+    x1 = min(width, -(-(cols[-1] + 1 + margin) // cw) * cw)
+    return int(y0), int(y1), int(x0), int(x1)
+
+
 def build_segment_mask(sources, start, stop, width, height, fps, out, dilate=0):
     """Write the union of `sources` over frames [start, stop), dilated, as a (T, H, W, 1) store.
 
+    Only the chunks around masked pixels are dilated and written (the rest read as 0).
     Returns a summary: which frames have any mask, and the masked fraction.
     """
     from .atomic import atomic_output
     from .lazy import LazyVideo
+    from .store import ChunkWriter
 
     active, area = [], 0
     streams = [source.blocks(start, stop, block=16) for source in sources]
     with atomic_output(out) as tmp:
         store = LazyVideo.create(tmp, (stop - start, height, width, 1), fps, {"start": start, "stop": stop})
+        writer = ChunkWriter(store.parts[0], tmp)
         for t0 in range(start, stop, 16):
             n = min(16, stop - t0)
             block = np.zeros((n, height, width), bool)
@@ -179,12 +195,16 @@ def build_segment_mask(sources, start, stop, width, height, fps, out, dilate=0):
                 s0, part = next(stream)
                 assert s0 == t0 and len(part) == n, (s0, t0, len(part), n)
                 block |= part
-            block = _dilate(block, dilate)
-            if block.all(axis=(1, 2)).any():
-                raise AividError(out, f"mask covers the whole frame at frame {t0 + int(np.flatnonzero(block.all(axis=(1, 2)))[0])}: nothing is left to fill from")
-            if block.any():
-                store[t0 - start : t0 - start + n] = (block * 255).astype(np.uint8)[..., None]
-            active += [t0 + i for i in np.flatnonzero(block.any(axis=(1, 2)))]
-            area += int(block.sum())
+            box = _masked_box(block, max(dilate, 0), store.chunks[1:3])
+            if box is None:
+                continue
+            y0, y1, x0, x1 = box
+            held = _dilate(block[:, y0:y1, x0:x1], dilate)
+            if box == (0, height, 0, width) and held.all(axis=(1, 2)).any():
+                first = t0 + int(np.flatnonzero(held.all(axis=(1, 2)))[0])
+                raise AividError(out, f"mask covers the whole frame at frame {first}: nothing is left to fill from")
+            writer.write(t0 - start, (held * np.uint8(255))[..., None], y0, x0)
+            active += [t0 + i for i in np.flatnonzero(held.any(axis=(1, 2)))]
+            area += int(held.sum())
     return {"start": start, "stop": stop, "active_frames": [int(a) for a in active],
             "masked_fraction": area / max(1, (stop - start) * width * height)}

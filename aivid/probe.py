@@ -1,7 +1,7 @@
 """Probing a video: geometry, exact frame count and rate, colour tags, streams, keyframes."""
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -39,13 +39,18 @@ class VideoInfo:
     audio: list = field(default_factory=list)
     subtitles: list = field(default_factory=list)
     bit_rate: int | None = None
+    # every frame's timestamp (for exact seeks), kept out of to_dict: attached by probe() and
+    # cached_info(), so the jobs of one workflow list a video's packets once, not once each
+    index: "PacketIndex | None" = field(default=None, repr=False, compare=False)
 
     @property
     def frame_rate(self):
         return Fraction(self.fps)
 
     def to_dict(self):
-        return asdict(self)
+        data = asdict(replace(self, index=None))
+        del data["index"]
+        return data
 
     @classmethod
     def from_dict(cls, data):
@@ -189,5 +194,14 @@ def probe_with_index(path):
         rotation=rotation, vfr=_is_vfr(index, fps), duration=float(fmt.get("duration") or 0.0),
         start_time=float(fmt.get("start_time") or 0.0), has_audio=bool(audio), audio=audio,
         subtitles=subs, bit_rate=int(vs["bit_rate"]) if str(vs.get("bit_rate", "")).isdigit() else None,
+        index=index,
     )
     return info, index
+
+
+def cached_info(data):
+    """The VideoInfo in a probe cache (aivid.config.probe_cached), with its packet index."""
+    info = VideoInfo.from_dict(data["info"])
+    if "pts" in data:
+        info.index = PacketIndex(pts=data["pts"], keyframes=data["keyframes"], time_base=Fraction(data["time_base"]))
+    return info

@@ -4,6 +4,8 @@ import numpy as np
 
 from .decode import iter_frame_blocks
 
+CUT_RADIUS = 5  # a change counts as a cut if it stands out among this many changes either side
+
 
 def frame_differences(path, start, stop, info=None):
     """Mean absolute difference (0-1) between each frame and the previous one, at 64x36 grey."""
@@ -17,7 +19,7 @@ def frame_differences(path, start, stop, info=None):
     return np.array(diffs)
 
 
-def find_cuts(diffs, threshold=0.12, contrast=3.0, radius=5):
+def find_cuts(diffs, threshold=0.12, contrast=3.0, radius=CUT_RADIUS):
     """Indices i (a cut before frame i+1) where the change stands out: above `threshold` and
     `contrast` times the median change around it (fast motion raises both)."""
     cuts = []
@@ -32,3 +34,14 @@ def detect_cuts(path, start, stop, threshold=0.12, info=None):
     """Frame indices (absolute) in (start, stop) that begin a new shot."""
     diffs = frame_differences(path, start, stop, info)
     return [start + 1 + i for i in find_cuts(diffs, threshold)]
+
+
+def cuts_near(path, active, reach, start, stop, threshold=0.12, info=None):
+    """The cuts in (start, stop) that can bound work on the `active` frames (sorted): those within
+    `reach` frames of them.  Only that stretch is decoded (plus the frames find_cuts compares a
+    change with), not the whole segment."""
+    if not active:
+        return []
+    margin = reach + CUT_RADIUS + 1
+    lo, hi = max(start, active[0] - margin), min(stop, active[-1] + 1 + margin)
+    return [c for c in detect_cuts(path, lo, hi, threshold, info) if start < c < stop]

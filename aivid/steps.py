@@ -6,6 +6,7 @@ Rules only wire files; what a step does lives in the modules it calls.
 import json
 import logging
 import sys
+import threading
 from pathlib import Path
 
 from .atomic import write_json
@@ -19,9 +20,9 @@ def _read_json(path):
 
 
 def _info(path):
-    from .probe import VideoInfo
+    from .probe import cached_info
 
-    return VideoInfo.from_dict(_read_json(path)["info"])
+    return cached_info(_read_json(path))
 
 
 def _optional(sm, name):
@@ -50,12 +51,11 @@ def mask(sm):
 def plan(sm):
     from .backends import backend_class
     from .plan import plan_segment
-    from .shots import detect_cuts
+    from .shots import cuts_near
 
     info, summary = _info(sm.input.probe), _read_json(sm.input.summary)
-    cuts = []
-    if summary["active_frames"]:
-        cuts = detect_cuts(info.path, summary["start"], summary["stop"], sm.params.plan["shot_threshold"], info)
+    cuts = cuts_near(info.path, summary["active_frames"], sm.params.plan["context_frames"], summary["start"],
+                     summary["stop"], sm.params.plan["shot_threshold"], info)
     backend = backend_class(sm.params.backend)
     result = plan_segment(sm.input.store, summary, cuts, sm.params.plan, backend.size_multiple,
                           backend({}).frame_rule)
@@ -64,10 +64,12 @@ def plan(sm):
 
 
 def decode(sm):
-    from .decode import decode_to_zarr
+    from .boxes import repair_box
+    from .decode import decode_box_to_zarr
 
-    seg = _segment(sm)
-    decode_to_zarr(sm.input.video, sm.output[0], seg["start"], seg["stop"])
+    seg, windows = _segment(sm), _read_json(sm.input.plan)["windows"]
+    decode_box_to_zarr(_info(sm.input.probe), sm.output[0], seg["start"], seg["stop"],
+                       lambda chunks, shape: repair_box(windows, sm.params.feather, chunks, shape))
 
 
 def inpaint(sm):
@@ -94,7 +96,7 @@ def blend(sm):
 
 
 def piece(sm):
-    from .assemble import encode_segment, matched_settings, transcode_segment
+    from .assemble import encode_repaired, matched_settings, transcode_segment
     from .encode import EncodeSettings
 
     settings, info, seg = EncodeSettings.from_config(sm.params.output), _info(sm.input.probe), _segment(sm)
@@ -102,7 +104,7 @@ def piece(sm):
     if sm.wildcards.ext == "ts":  # joined with stream-copied pieces: match the source stream
         settings = matched_settings(info, settings)
     if repaired:
-        encode_segment(repaired, sm.output[0], settings)
+        encode_repaired(info, seg["start"], seg["stop"], repaired, sm.output[0], settings)
     else:
         transcode_segment(info, seg["start"], seg["stop"], sm.output[0], settings)
 
@@ -120,7 +122,7 @@ def concat(sm):
 
     info = _info(sm.input.probe)
     sizes = [s["stop"] - s["start"] for s in _read_json(sm.input.segments)]
-    concat_pieces(list(sm.input.pieces), sm.input.video, sm.output[0], info.frames, sizes)
+    concat_pieces(list(sm.input.pieces), info, sm.output[0], info.frames, sizes)
     log.info("wrote %s", sm.output[0])
 
 
@@ -136,3 +138,28 @@ def run_step(sm):
     except AividError as exc:
         log.error("aivid: error: %s", exc)
         sys.exit(1)
+
+
+def run_here(rule, input, output, params, wildcards, log_files):
+    """Run a light local step inside Snakemake's own process (rules with `run:`), so a job costs
+    its work, not a Python start-up.  Only this thread's log lines go to the rule's log; an error
+    stops the job with one line."""
+    from types import SimpleNamespace
+
+    from snakemake.exceptions import WorkflowError
+
+    handler = logging.FileHandler(log_files[0], mode="w")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    thread = threading.get_ident()
+    handler.addFilter(lambda record: record.thread == thread)
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        globals()[rule](SimpleNamespace(rule=rule, input=input, output=output, params=params,
+                                                 wildcards=wildcards, log=log_files))
+    except AividError as exc:
+        log.error("aivid: error: %s", exc)
+        raise WorkflowError(f"aivid: error: {exc}") from None
+    finally:
+        log.removeHandler(handler)
+        handler.close()

@@ -8,9 +8,7 @@ its numcodecs compressor and writing the chunk file directly moved 80-220 frames
 
 import ctypes
 import ctypes.util
-import os
 import queue
-import shutil
 import threading
 from pathlib import Path
 
@@ -27,10 +25,15 @@ def default_compressor():
     return numcodecs.Blosc(cname="lz4", clevel=1, shuffle=numcodecs.Blosc.NOSHUFFLE)
 
 
+def default_chunks(shape):
+    """Chunks of FRAME_CHUNK frames x TILE x TILE pixels x all channels."""
+    _, h, w, c = shape
+    return (FRAME_CHUNK, min(TILE, h) or 1, min(TILE, w) or 1, c)
+
+
 def create_video_array(path, shape, chunks=None, compressor="default", attrs=None):
     """Create an on-disk (T, H, W, C) uint8 zarr (format 2) array at `path`."""
-    t, h, w, c = shape
-    chunks = chunks or (FRAME_CHUNK, min(TILE, h) or 1, min(TILE, w) or 1, c)
+    chunks = chunks or default_chunks(shape)
     compressor = default_compressor() if compressor == "default" else compressor
     arr = zarr.create_array(
         str(path), shape=shape, chunks=chunks, dtype="u1", compressors=compressor,
@@ -71,19 +74,6 @@ class ChunkWriter:
 
     def key(self, ti, yi, xi):
         return self.sep.join(map(str, (ti, yi, xi, 0)))
-
-    def share(self, source_root, ti, yi, xi):
-        """Make chunk (ti, yi, xi) the same file as in the store at `source_root` (same layout):
-        a hard link, so unchanged pixels cost neither time nor disk.  A missing source chunk is
-        the fill value, so nothing is written."""
-        key = self.key(ti, yi, xi)
-        source = Path(source_root) / key
-        if not source.exists():
-            return
-        try:
-            os.link(source, self.root / key)
-        except OSError:  # another filesystem, or links not allowed
-            shutil.copyfile(source, self.root / key)
 
     def _write_chunk(self, key, data):
         full = self.chunks
@@ -126,10 +116,11 @@ class BackgroundWriter:
                 _malloc_trim()
             self.queue.task_done()
 
-    def write(self, t0, block):
+    def write(self, *item):
+        """Queue ChunkWriter.write(*item)."""
         if self.error is not None:
             raise self.error
-        self.queue.put((t0, block))
+        self.queue.put(item)
 
     def close(self):
         self.queue.put(None)

@@ -3,8 +3,8 @@
 `one_node_cluster()` installs slurm-wlm and munge with apt when they are missing, writes
 /etc/slurm/slurm.conf (the executor plugin's inner `srun` reads only that path), starts munged,
 slurmctld and slurmd in the foreground as child processes, waits until the node is idle, and on
-exit stops exactly the processes it started, by PID.  It never touches a slurm.conf it did not
-write itself.
+exit stops exactly the processes it started, by PID, and leaves a config whose clients give up
+at once.  It never touches a slurm.conf it did not write itself.
 """
 
 import contextlib
@@ -141,3 +141,12 @@ def one_node_cluster(state):
         yield procs
     finally:
         _stop(procs)
+        _leave_config_for_a_stopped_cluster()
+
+
+def _leave_config_for_a_stopped_cluster():
+    """Every Snakemake start asks `scontrol show config` (the Slurm plugin does, for its help
+    text); with our config and no controller that retries for 9 s.  A one-second message timeout
+    makes it give up at once, so later tests and runs on this machine do not pay for it."""
+    if CONF.exists() and MARK in CONF.read_text():
+        CONF.write_text(CONF.read_text() + "# the cluster above is stopped: give up at once\nMessageTimeout=1\n")

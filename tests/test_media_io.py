@@ -51,6 +51,25 @@ def test_range_decode_on_rational_rate(media, tmp_path):
     assert np.array_equal(np.concatenate(blocks), full[13:41])
 
 
+@pytest.mark.parametrize("gop", ["closed", "open"])
+def test_decoding_from_a_keyframe_jumps_straight_to_it(media, tmp_path, gop):
+    """A keyframe start decodes nothing of the GOP before it (no accurate seek), and is exact,
+    with B-frames and with an open GOP (whose first pictures refer back across the keyframe)."""
+    from conftest import ffmpeg
+
+    from aivid.decode import seek_options
+
+    src = tmp_path / f"{gop}.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x96:rate=30000/1001", "-frames:v", "90", "-c:v", "libx264",
+           "-g", "24", "-bf", "3", "-x264-params", f"open-gop={int(gop == 'open')}", src)
+    info, full = probe(src), ffmpeg_rgb(src)
+    assert info.index.keyframes == [0, 24, 48, 72]
+    for key in info.index.keyframes[1:]:
+        assert "noaccurate_seek" in seek_options(info, key) and "noaccurate_seek" not in seek_options(info, key + 1)
+        blocks = [b.copy() for _, b in iter_frame_blocks(src, key, key + 10, info=info)]
+        assert np.array_equal(np.concatenate(blocks), full[key : key + 10]), key
+
+
 def test_lossless_round_trip_is_bit_exact(bikes, tmp_path):
     decode_to_zarr(bikes, tmp_path / "v.zarr")
     encode_zarr(tmp_path / "v.zarr", tmp_path / "out.mkv", EncodeSettings(lossless=True))

@@ -33,6 +33,14 @@ def test_output_keeps_every_untouched_pixel(finished, clip):
     far = mask_distance(clip) > DILATE + FEATHER + 1
     assert np.array_equal(repaired[far], source[far])
     assert not np.array_equal(repaired[5:20, 30:62, 40:88], source[5:20, 30:62, 40:88])
+    from aivid.boxes import box_of
+    from aivid.lazy import LazyVideo
+
+    for seg, a in ((0, 0), (2, 50)):  # the blended box is laid over the right frames, exactly
+        store = finished / "results" / "clip" / f"seg{seg}" / "repaired.zarr"
+        first, last, y0, y1, x0, x1 = box_of(store)
+        blended = LazyVideo.open(store)[first:last, y0:y1, x0:x1].numpy()
+        assert np.array_equal(repaired[a + first : a + last, y0:y1, x0:x1], blended)
     from aivid.probe import probe
 
     assert probe(out).fps == "25/1" and probe(out).frames == 100
@@ -190,14 +198,23 @@ def test_untouched_segments_are_stream_copied(clip, copied):
     assert (info.frames, info.fps, info.codec) == (100, "25/1", "h264")
     source, result = ffmpeg_rgb(clip / "clip.mp4"), ffmpeg_rgb(out)
     assert np.array_equal(result[25:50], source[25:50]) and np.array_equal(result[75:], source[75:])
-    pieces = {p.parent.name: p.name for p in tmp_path.glob("results/clip/seg*/*.ts")}
-    assert pieces == {"seg0": "piece.ts", "seg1": "copy.ts", "seg2": "piece.ts", "seg3": "copy.ts"}
-    chunks = [p for p in (tmp_path / "results" / "clip" / "seg0" / "repaired.zarr").iterdir() if p.name[0].isdigit()]
-    shared = [p for p in chunks if p.stat().st_nlink > 1]  # hard links to frames.zarr's chunk files
-    assert 0 < len(shared) < len(chunks)  # only the chunks the repair reaches were written anew
-    for seg, (a, b) in ((0, (0, 25)), (2, (50, 75))):  # repaired segments: encoded at the set quality
-        repaired = LazyVideo.open(tmp_path / "results" / "clip" / f"seg{seg}" / "repaired.zarr").numpy()
-        err = ((result[a:b].astype(float) - repaired) ** 2).mean()
+    pieces = {p.parent.name: p.name for p in tmp_path.glob("logs/clip/seg*/*piece*.log")}
+    assert pieces == {"seg0": "piece_ts.log", "seg1": "copy_piece.log", "seg2": "piece_ts.log", "seg3": "copy_piece.log"}
+    assert not list(tmp_path.glob("results/clip/seg*/copy.ts"))  # temporary: gone once joined
+    seg0 = tmp_path / "results" / "clip" / "seg0"
+    for store in ("frames.zarr", "repaired.zarr"):  # only the chunks the repair reaches are stored
+        video = LazyVideo.open(seg0 / store)
+        stored = [p for p in (seg0 / store).iterdir() if p.name[0].isdigit()]
+        assert 0 < len(stored) < np.prod(-(-np.array(video.shape) // video.chunks)), store
+    from aivid.boxes import box_of
+
+    for seg, a in ((0, 0), (2, 50)):  # repaired segments: encoded at the set quality
+        store = tmp_path / "results" / "clip" / f"seg{seg}" / "repaired.zarr"
+        first, last, y0, y1, x0, x1 = box_of(store)
+        encoded = source[a : a + 25].copy()  # what was encoded: the source with the repair box laid over
+        encoded[first:last, y0:y1, x0:x1] = LazyVideo.open(store)[first:last, y0:y1, x0:x1].numpy()
+        assert not np.array_equal(encoded, source[a : a + 25])
+        err = ((result[a : a + 25].astype(float) - encoded) ** 2).mean()
         assert 10 * np.log10(255**2 / err) > 38
 
 

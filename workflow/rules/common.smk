@@ -99,7 +99,8 @@ def previous_window(wildcards):
 
 
 def repaired_segment(wildcards):
-    """Only segments with work are decoded, repaired and blended; others are re-encoded directly."""
+    """Only segments with work are decoded (their repair boxes), repaired and blended; others are
+    re-encoded directly."""
     if segment_plan(wildcards)["work"]:
         return [f"results/{wildcards.video}/seg{wildcards.seg}/repaired.zarr"]
     return []
@@ -150,7 +151,8 @@ def settings(stage):
 
 
 def frames_output(path):
-    """Full-frame stores exist only for segments with repairs; kept unless cache.frames is false."""
+    """Stores of the pixels repairs reach (aivid.boxes), only for segments with repairs; kept
+    unless cache.frames is false."""
     return directory(path) if CONFIG["cache"]["frames"] else temp(directory(path))
 
 

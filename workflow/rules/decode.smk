@@ -1,7 +1,10 @@
 rule decode:
     input:
         video=source_video,
+        probe="results/{video}/probe.json",
         segments="results/{video}/segments.json",
+        plan="results/{video}/seg{seg}/plan.json",
+        settings=settings("blend"),
     output:
         frames_output("results/{video}/seg{seg}/frames.zarr"),
     log:
@@ -10,5 +13,7 @@ rule decode:
         "benchmarks/{video}/seg{seg}/decode.tsv"
     conda:
         "../../envs/aivid.yaml"
+    params:
+        feather=CONFIG["mask"]["feather"],
     script:
         "../scripts/step.py"

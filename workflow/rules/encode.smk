@@ -1,5 +1,6 @@
 rule piece:
     input:
+        video=source_video,
         probe="results/{video}/probe.json",
         segments="results/{video}/segments.json",
         plan="results/{video}/seg{seg}/plan.json",
@@ -25,13 +26,13 @@ rule copy_piece:
         probe="results/{video}/probe.json",
         segments="results/{video}/segments.json",
     output:
-        "results/{video}/seg{seg}/copy.ts",
+        temp("results/{video}/seg{seg}/copy.ts"),  # made again in a blink if a later join needs it
     log:
         "logs/{video}/seg{seg}/copy_piece.log",
-    conda:
-        "../../envs/aivid.yaml"
-    script:
-        "../scripts/step.py"
+    run:  # in Snakemake's own process: a job costs its work, not a Python start-up
+        from aivid.steps import run_here
+
+        run_here(rule, input, output, params, wildcards, log)
 
 
 rule concat:
@@ -50,7 +51,7 @@ rule concat:
         ),
     log:
         "logs/{video}/concat_{ext}.log",
-    conda:
-        "../../envs/aivid.yaml"
-    script:
-        "../scripts/step.py"
+    run:  # in Snakemake's own process: a job costs its work, not a Python start-up
+        from aivid.steps import run_here
+
+        run_here(rule, input, output, params, wildcards, log)

@@ -8,10 +8,10 @@ checkpoint plan:
         "results/{video}/seg{seg}/plan.json",
     log:
         "logs/{video}/seg{seg}/plan.log",
-    conda:
-        "../../envs/aivid.yaml"
     params:
         plan=CONFIG["plan"],
         backend=CONFIG["inpaint"]["backend"],
-    script:
-        "../scripts/step.py"
+    run:  # in Snakemake's own process: a job costs its work, not a Python start-up
+        from aivid.steps import run_here
+
+        run_here(rule, input, output, params, wildcards, log)
