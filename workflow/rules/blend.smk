@@ -13,6 +13,7 @@ rule blend:
         "benchmarks/{video}/seg{seg}/blend.tsv"
     conda:
         "../../envs/aivid.yaml"
+    priority: 1
     params:
         feather=CONFIG["mask"]["feather"],
     script:

@@ -13,6 +13,7 @@ rule decode:
         "benchmarks/{video}/seg{seg}/decode.tsv"
     conda:
         "../../envs/aivid.yaml"
+    priority: 1
     params:
         feather=CONFIG["mask"]["feather"],
     script:

@@ -27,6 +27,7 @@ rule inpaint:
         "benchmarks/{video}/seg{seg}/inpaint_{win}.tsv"
     conda:
         "../../envs/aivid.yaml"
+    priority: 1
     resources:
         gpu=1 if BACKEND_USES_GPU else 0,
     params:

@@ -14,6 +14,7 @@ rule mask:
         "benchmarks/{video}/seg{seg}/mask.tsv"
     conda:
         "../../envs/aivid.yaml"
+    priority: 1
     params:
         video=lambda wildcards: VIDEOS[wildcards.video],
         mask=CONFIG["mask"],
