@@ -1,5 +1,6 @@
 """Turning segments into pieces of the output file, and joining the pieces with the source's audio."""
 
+import logging
 from fractions import Fraction
 from pathlib import Path
 
@@ -11,8 +12,10 @@ from .decode import seek_options, seek_seconds
 from .encode import _colour_args, feed_process
 from .errors import AividError
 from .ffmpeg_bin import last_error_line, require, run_capture
-from .probe import probe
+from .probe import packet_index, probe
 
+
+log = logging.getLogger("aivid")
 
 COPY_CODECS = {"h264": "libx264"}
 
@@ -74,14 +77,48 @@ def transcode_segment(info, start, stop, out, settings):
     return out
 
 
-def encode_repaired(info, start, stop, store, out, settings):
-    """Re-encode frames [start, stop) straight from the source with the repair box of `store`
-    laid over them by ffmpeg: only the box travels through a pipe, no full frame is stored or
-    converted to RGB and back (lossless output overlays in RGB, so untouched pixels stay exact)."""
+def encode_repaired_gops(info, seg_start, seg_stop, store, out, settings):
+    """The piece of a repaired segment that is joined with stream copies: only the GOPs (keyframe
+    to keyframe) that the repair box's frames fall in are re-encoded; the segment's other GOPs are
+    stream-copied, and the parts joined into `out` (one MPEG-TS piece)."""
+    first, last = box_of(store)[:2]
+    index = info.index or packet_index(info.path)
+    keys = [k for k in index.keyframes if seg_start < k < seg_stop]
+    a = max([seg_start] + [k for k in keys if k <= seg_start + first])
+    b = min([seg_stop] + [k for k in keys if k >= seg_start + last])
+    spans = [span for span in ((seg_start, a), (a, b), (b, seg_stop)) if span[0] < span[1]]
+    log.info("frames %d-%d re-encoded, %d of the segment's %d frames stream-copied", a, b,
+             seg_stop - seg_start - (b - a), seg_stop - seg_start)
+    if len(spans) == 1:
+        return encode_repaired(info, seg_start, a, b, store, out, settings)
+    with atomic_output(out) as tmp:
+        parts = [Path(f"{tmp}.{i}.ts") for i in range(len(spans))]
+        try:
+            for (lo, hi), part in zip(spans, parts):
+                if (lo, hi) == (a, b):
+                    encode_repaired(info, seg_start, lo, hi, store, part, settings)
+                else:
+                    copy_segment(info, lo, hi, part)
+            code, err = _join(parts, [hi - lo for lo, hi in spans], info.fps, tmp,
+                              ["-map", "0:v:0", "-c:v", "copy", "-fps_mode", "passthrough", "-f", "mpegts"])
+        finally:
+            for part in parts:
+                part.unlink(missing_ok=True)
+        if code != 0:
+            raise AividError(out, f"joining the copied and re-encoded GOPs failed ({err})")
+    return out
+
+
+def encode_repaired(info, seg_start, start, stop, store, out, settings):
+    """Re-encode frames [start, stop) straight from the source with the repair box of `store` (a
+    segment starting at frame `seg_start`) laid over them by ffmpeg: only the box travels through
+    a pipe, no full frame is stored or converted to RGB and back (lossless output overlays in
+    RGB, so untouched pixels stay exact)."""
     from .blend import repair_patches
 
     require("ffmpeg")
     first, last, y0, y1, x0, x1 = box_of(store)
+    lo, hi = start - seg_start, stop - seg_start  # frames of the segment (and of `store`)
     fps = Fraction(info.fps)
     every = f"N*{fps.denominator}/{fps.numerator}/TB"  # both inputs on the same frame clock
     main = ffmpeg.input(info.path, **seek_options(info, start)).video
@@ -92,37 +129,43 @@ def encode_repaired(info, start, stop, store, out, settings):
     patch = patch.filter("scale", **scale) if scale and not settings.lossless else patch
     video = main.filter("format", pix_fmt).filter("setpts", every).overlay(
         patch.filter("format", pix_fmt).filter("setpts", every), x=x0, y=y0, eof_action="pass",
-        format="rgb" if settings.lossless else "yuv420", enable=f"between(n,{first},{last - 1})")
+        format="rgb" if settings.lossless else "yuv420", enable=f"between(n,{first - lo},{last - 1 - lo})")
     with atomic_output(out) as tmp:
         args = video.output(str(tmp), **settings.video_args(), **tags, fps_mode="passthrough",
                             **{"frames:v": stop - start}).global_args("-nostdin", "-v", "error", "-y").compile()
-        code, err, _ = feed_process(args, repair_patches(store, stop - start))
+        code, err, _ = feed_process(args, repair_patches(store, lo, hi))
         if code != 0:
             raise AividError(info.path, f"re-encoding frames {start}-{stop} failed ({err})")
     return out
+
+
+def _join(parts, counts, fps, out, args):
+    """Run ffmpeg's concat demuxer over `parts` (`counts` frames each) with the further `args`
+    (inputs, maps, codecs) into `out`; returns (exit code, last error line)."""
+    fps = Fraction(fps)
+    listing = Path(f"{out}.txt")
+    listing.write_text("".join(f"file '{Path(p).resolve()}'\nduration {float(n / fps):.6f}\n"
+                               for p, n in zip(parts, counts)))
+    code, _, err = run_capture(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "concat", "-safe", "0",
+                                "-i", str(listing), *args, str(out)])
+    listing.unlink(missing_ok=True)
+    return code, last_error_line(err) if code else ""
 
 
 def concat_pieces(pieces, info, out, expected_frames, frames_per_piece):
     """Join `pieces` in order, copy audio and subtitles from the source (`info`), and check the
     frame count."""
     require("ffmpeg")
-    source = info.path
-    fps = Fraction(info.fps)
+    args = ["-i", info.path, "-map", "0:v:0"]
+    if info.audio:
+        args += ["-map", "1:a", "-c:a", "copy"]
+    if info.subtitles:
+        args += ["-map", "1:s", "-c:s", "mov_text" if Path(out).suffix == ".mp4" else "copy"]
     with atomic_output(out) as tmp:
-        listing = Path(tmp).with_suffix(".txt")
-        listing.write_text("".join(f"file '{Path(p).resolve()}'\nduration {float(n / fps):.6f}\n"
-                                   for p, n in zip(pieces, frames_per_piece)))
-        args = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing),
-                "-i", str(source), "-map", "0:v:0"]
-        if info.audio:
-            args += ["-map", "1:a", "-c:a", "copy"]
-        if info.subtitles:
-            args += ["-map", "1:s", "-c:s", "mov_text" if Path(out).suffix == ".mp4" else "copy"]
-        args += ["-c:v", "copy", "-fps_mode", "passthrough", "-r", info.fps, str(tmp)]
-        code, _, err = run_capture(args)
-        listing.unlink(missing_ok=True)
+        code, err = _join(pieces, frames_per_piece, info.fps, tmp,
+                          args + ["-c:v", "copy", "-fps_mode", "passthrough", "-r", info.fps])
         if code != 0:
-            raise AividError(out, f"joining segments failed ({last_error_line(err)})")
+            raise AividError(out, f"joining segments failed ({err})")
         got = probe(tmp).frames
         if got != expected_frames:
             raise AividError(out, f"joined video has {got} frames, the source has {expected_frames}")

@@ -63,15 +63,15 @@ def blend_segment(frames_store, mask_store, windows, results, out, feather):
     return out
 
 
-def repair_patches(store, count):
-    """The (n, h, w, 3) blocks of the repair box of `store` for each of a segment's `count`
-    frames, zeros outside the box's frames (what encoding lays over the source; aivid.assemble)."""
+def repair_patches(store, lo, hi):
+    """The (n, h, w, 3) blocks of the repair box of `store` for frames [lo, hi) of its segment
+    (zeros outside the box's frames): what encoding lays over the source (aivid.assemble)."""
     repaired = LazyVideo.open(store)
     first, last, y0, y1, x0, x1 = box_of(store)
     ct, blank = repaired.chunks[0], np.zeros((repaired.chunks[0], y1 - y0, x1 - x0, 3), np.uint8)
-    for t0 in range(0, count, ct):
-        t1 = min(count, t0 + ct)
-        yield repaired[t0:t1, y0:y1, x0:x1].numpy() if first <= t0 < last else blank[: t1 - t0]
+    for t0 in range(lo, hi, ct):
+        t1 = min(hi, t0 + ct)
+        yield repaired[t0:t1, y0:y1, x0:x1].numpy() if first < t1 and t0 < last else blank[: t1 - t0]
 
 
 def _blend_box(orig, mask, t0, windows, outputs, tweights, feather, origin):

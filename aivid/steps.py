@@ -96,15 +96,17 @@ def blend(sm):
 
 
 def piece(sm):
-    from .assemble import encode_repaired, matched_settings, transcode_segment
+    from .assemble import encode_repaired, encode_repaired_gops, matched_settings, transcode_segment
     from .encode import EncodeSettings
 
     settings, info, seg = EncodeSettings.from_config(sm.params.output), _info(sm.input.probe), _segment(sm)
     repaired = _optional(sm, "repaired")
     if sm.wildcards.ext == "ts":  # joined with stream-copied pieces: match the source stream
         settings = matched_settings(info, settings)
-    if repaired:
-        encode_repaired(info, seg["start"], seg["stop"], repaired, sm.output[0], settings)
+    if repaired and sm.wildcards.ext == "ts":
+        encode_repaired_gops(info, seg["start"], seg["stop"], repaired, sm.output[0], settings)
+    elif repaired:
+        encode_repaired(info, seg["start"], seg["start"], seg["stop"], repaired, sm.output[0], settings)
     else:
         transcode_segment(info, seg["start"], seg["stop"], sm.output[0], settings)
 

@@ -53,6 +53,23 @@ def disk_usage(path):
     return sum(sizes.values())
 
 
+def reencode_repaired_segments(video, work, first_frames, preset):
+    """Seconds ffmpeg alone takes to re-encode the keyframe-to-keyframe stretches holding these
+    frames (the least any tool must re-encode to change them and stream-copy the rest)."""
+    from aivid.probe import probe
+
+    info = probe(video)
+    keys = info.index.keyframes + [info.frames]
+    start = time.perf_counter()
+    for frame in first_frames:
+        k = max(i for i, key in enumerate(keys[:-1]) if key <= frame)
+        seek = float(info.index.pts[keys[k]] * info.index.time_base) - info.start_time
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-noaccurate_seek", "-ss", f"{seek:.6f}", "-i",
+                        video, "-frames:v", str(keys[k + 1] - keys[k]), "-c:v", "libx264", "-preset", preset,
+                        "-crf", "18", "-an", work / "gop.ts"], check=True)
+    return time.perf_counter() - start
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=int, default=5)
@@ -89,6 +106,9 @@ def main():
         done.set()
         sampler.join()
         final = work / "results" / "long" / "output.mp4"
+        floor = reencode_repaired_segments(video, work, [r["frames"][0] for r in regions], args.preset)
+        print(f"of which unavoidable: re-encoding the 3 segments (GOPs) the defects fall in, with ffmpeg "
+              f"alone: {floor:.1f} s = {floor / full:.1%} of the full re-encode", flush=True)
         print(f"aivid, 3 defects, classical backend: {ours:.1f} s = {ours / full:.1%} of the full re-encode "
               f"(goal <= 15%); peak results/ size {peak[0] / 1e9:.2f} GB (goal <= 2 GB), output "
               f"{final.stat().st_size / 1e6:.0f} MB vs source {video.stat().st_size / 1e6:.0f} MB")

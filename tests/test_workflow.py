@@ -218,6 +218,22 @@ def test_untouched_segments_are_stream_copied(clip, copied):
         assert 10 * np.log10(255**2 / err) > 38
 
 
+def test_only_the_gops_a_repair_reaches_are_re_encoded(clip, tmp_path):
+    """Segments of two GOPs: in segment 1 the speck (frame 60) lies in GOP 50-75, so GOP 75-100 is
+    stream-copied inside the repaired segment's piece; the joined file is one clean stream."""
+    write_config(tmp_path, clip, output={"lossless": False, "crf": 16}, segments={"seconds": 2})
+    snakemake(tmp_path)
+    out = tmp_path / "results" / "clip" / "output.mp4"
+    errors = subprocess.run(["ffmpeg", "-v", "error", "-i", str(out), "-f", "null", "-"],
+                            capture_output=True, text=True).stderr
+    assert errors == ""
+    source, result = ffmpeg_rgb(clip / "clip.mp4"), ffmpeg_rgb(out)
+    assert len(result) == 100 and np.array_equal(result[75:], source[75:])
+    assert not np.array_equal(result[50:75], source[50:75])  # re-encoded (and repaired)
+    assert "frames 50-75 re-encoded, 25 of the segment's 50 frames stream-copied" in (
+        tmp_path / "logs" / "clip" / "seg1" / "piece_ts.log").read_text()
+
+
 @pytest.mark.skipif(chromium() is None, reason="Chromium is not installed (.ci/run installs Debian's chromium)")
 def test_a_browser_plays_the_joined_file(copied):
     """Headless Chromium loads output.mp4 in a <video>: full length, a real picture mid-way."""
