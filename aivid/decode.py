@@ -53,7 +53,7 @@ def seek_options(info, start):
         return {}
     index = info.index or packet_index(info.path)
     i = bisect.bisect_left(index.keyframes, start)
-    on_key = i < len(index.keyframes) and index.keyframes[i] == start
+    on_key = i < len(index.keyframes) and index.keyframes[i] == start and start + 1 < len(index.pts)
     seek = seek_seconds(info, start, after=on_key)
     if seek is None or seek <= 0:
         return {}
