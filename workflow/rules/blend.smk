@@ -11,9 +11,9 @@ rule blend:
         "logs/{video}/seg{seg}/blend.log",
     benchmark:
         "benchmarks/{video}/seg{seg}/blend.tsv"
+    priority: 1
     conda:
         "../../envs/aivid.yaml"
-    priority: 1
     params:
         feather=CONFIG["mask"]["feather"],
     script:

@@ -11,9 +11,9 @@ rule decode:
         "logs/{video}/seg{seg}/decode.log",
     benchmark:
         "benchmarks/{video}/seg{seg}/decode.tsv"
+    priority: 1
     conda:
         "../../envs/aivid.yaml"
-    priority: 1
     params:
         feather=CONFIG["mask"]["feather"],
     script:

@@ -25,9 +25,9 @@ rule inpaint:
         "logs/{video}/seg{seg}/inpaint_{win}.log",
     benchmark:
         "benchmarks/{video}/seg{seg}/inpaint_{win}.tsv"
+    priority: 1
     conda:
         "../../envs/aivid.yaml"
-    priority: 1
     resources:
         gpu=1 if BACKEND_USES_GPU else 0,
     params:

@@ -12,9 +12,9 @@ rule mask:
         "logs/{video}/seg{seg}/mask.log",
     benchmark:
         "benchmarks/{video}/seg{seg}/mask.tsv"
+    priority: 1
     conda:
         "../../envs/aivid.yaml"
-    priority: 1
     params:
         video=lambda wildcards: VIDEOS[wildcards.video],
         mask=CONFIG["mask"],
