@@ -219,19 +219,29 @@ def test_untouched_segments_are_stream_copied(clip, copied):
 
 
 def test_only_the_gops_a_repair_reaches_are_re_encoded(clip, tmp_path):
-    """Segments of two GOPs: in segment 1 the speck (frame 60) lies in GOP 50-75, so GOP 75-100 is
-    stream-copied inside the repaired segment's piece; the joined file is one clean stream."""
-    write_config(tmp_path, clip, output={"lossless": False, "crf": 16}, segments={"seconds": 2})
+    """Segments of two GOPs (0-50, 50-100; keyframes every 25): the region in frames 30-36 needs
+    GOP 25-50 only, the speck in frame 60 GOP 50-75 only; the other GOPs of both repaired segments
+    are stream-copied, the repair lands on its own frames, and the joined file is one clean stream."""
+    path = write_config(tmp_path, clip, output={"lossless": False, "crf": 16}, segments={"seconds": 2})
+    config = yaml.safe_load(path.read_text())
+    config["videos"]["clip"]["regions"][0]["frames"] = [30, 36]
+    path.write_text(yaml.safe_dump(config))
     snakemake(tmp_path)
     out = tmp_path / "results" / "clip" / "output.mp4"
     errors = subprocess.run(["ffmpeg", "-v", "error", "-i", str(out), "-f", "null", "-"],
                             capture_output=True, text=True).stderr
     assert errors == ""
     source, result = ffmpeg_rgb(clip / "clip.mp4"), ffmpeg_rgb(out)
-    assert len(result) == 100 and np.array_equal(result[75:], source[75:])
-    assert not np.array_equal(result[50:75], source[50:75])  # re-encoded (and repaired)
-    assert "frames 50-75 re-encoded, 25 of the segment's 50 frames stream-copied" in (
-        tmp_path / "logs" / "clip" / "seg1" / "piece_ts.log").read_text()
+    assert len(result) == 100 and np.array_equal(result[:25], source[:25]) and np.array_equal(result[75:], source[75:])
+    logs = tmp_path / "logs" / "clip"
+    assert "frames 25-50 re-encoded, 25 of the segment's 50 frames" in (logs / "seg0" / "piece_ts.log").read_text()
+    assert "frames 50-75 re-encoded, 25 of the segment's 50 frames" in (logs / "seg1" / "piece_ts.log").read_text()
+    from aivid.lazy import LazyVideo
+
+    blended = LazyVideo.open(tmp_path / "results" / "clip" / "seg0" / "repaired.zarr")[30:36, 30:62, 40:88].numpy()
+    assert not np.array_equal(blended, source[30:36, 30:62, 40:88])
+    err = ((result[30:36, 30:62, 40:88].astype(float) - blended) ** 2).mean()  # on its own frames
+    assert 10 * np.log10(255**2 / err) > 35
 
 
 @pytest.mark.skipif(chromium() is None, reason="Chromium is not installed (.ci/run installs Debian's chromium)")
