@@ -12,7 +12,7 @@ from .decode import seek_options, seek_seconds
 from .encode import _colour_args, feed_process
 from .errors import AividError
 from .ffmpeg_bin import last_error_line, require, run_capture
-from .probe import packet_index, probe
+from .probe import frame_count, packet_index
 
 
 log = logging.getLogger("aivid")
@@ -168,7 +168,7 @@ def concat_pieces(pieces, info, out, expected_frames, frames_per_piece):
                           args + ["-c:v", "copy", "-fps_mode", "passthrough", "-r", info.fps])
         if code != 0:
             raise AividError(out, f"joining segments failed ({err})")
-        got = probe(tmp).frames
+        got = frame_count(tmp)
         if got != expected_frames:
             raise AividError(out, f"joined video has {got} frames, the source has {expected_frames}")
     return out

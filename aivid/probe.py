@@ -160,6 +160,16 @@ def _stream_summary(stream):
     }
 
 
+def frame_count(path):
+    """The number of video frames in `path`, by counting its packets (no decoding, no listing)."""
+    require("ffprobe")
+    code, out, err = run_capture(["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets",
+                                  "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", str(path)])
+    if code != 0 or not out.strip().isdigit():
+        raise AividError(path, f"cannot count its frames ({last_error_line(err) or 'no video stream'})")
+    return int(out.strip())
+
+
 def probe(path):
     """Probe `path`; raise AividError with a one-line reason if it is not a usable video."""
     return probe_with_index(path)[0]
