@@ -83,7 +83,7 @@ def encode_repaired_gops(info, seg_start, seg_stop, store, out, settings):
     stream-copied, and the parts joined into `out` (one MPEG-TS piece)."""
     from .lazy import LazyVideo
 
-    first, last = LazyVideo.open(store).attrs["changed_frames"]
+    first, last = LazyVideo.open(store).attrs.get("changed_frames") or box_of(store)[:2]
     index = info.index or packet_index(info.path)
     keys = [k for k in index.keyframes if seg_start < k < seg_stop]
     a = max([seg_start] + [k for k in keys if k <= seg_start + first])
