@@ -77,13 +77,12 @@ def transcode_segment(info, start, stop, out, settings):
     return out
 
 
-def encode_repaired_gops(info, seg_start, seg_stop, store, out, settings):
+def encode_repaired_gops(info, seg_start, seg_stop, store, out, settings, changed):
     """The piece of a repaired segment that is joined with stream copies: only the GOPs (keyframe
-    to keyframe) that the windows' frames fall in are re-encoded; the segment's other GOPs are
-    stream-copied, and the parts joined into `out` (one MPEG-TS piece)."""
-    from .lazy import LazyVideo
-
-    first, last = LazyVideo.open(store).attrs.get("changed_frames") or box_of(store)[:2]
+    to keyframe) that the `changed` frames [first, last) of the segment fall in are re-encoded;
+    the segment's other GOPs are stream-copied, and the parts joined into `out` (one MPEG-TS
+    piece)."""
+    first, last = changed
     index = info.index or packet_index(info.path)
     keys = [k for k in index.keyframes if seg_start < k < seg_stop]
     a = max([seg_start] + [k for k in keys if k <= seg_start + first])

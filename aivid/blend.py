@@ -49,9 +49,7 @@ def blend_segment(frames_store, mask_store, windows, results, out, feather):
     ct = frames.chunks[0]
     first, last, y0, y1, x0, x1 = box = repair_box(windows, feather, frames.chunks, frames.shape)
     with atomic_output(out) as tmp:
-        changed = [min(w["frames"][0] for w in windows), max(w["frames"][1] for w in windows)]
-        repaired = LazyVideo.create(tmp, frames.shape, frames.fps,
-                                    {**frames.attrs, "repair_box": list(box), "changed_frames": changed},
+        repaired = LazyVideo.create(tmp, frames.shape, frames.fps, {**frames.attrs, "repair_box": list(box)},
                                     chunks=frames.chunks)
         writer = ChunkWriter(repaired.parts[0], tmp)
         for t0 in range(first, last, ct):

@@ -5,6 +5,11 @@ import numpy as np
 from .lazy import LazyVideo
 
 
+def window_frames(windows):
+    """[first, last): the frames of a segment that a plan's windows cover."""
+    return min(w["frames"][0] for w in windows), max(w["frames"][1] for w in windows)
+
+
 def repair_box(windows, feather, chunks, shape):
     """(t0, t1, y0, y1, x0, x1) for a segment of `shape` (T, H, W, ...) stored in `chunks`: the
     frames the windows cover and the box that their tiles plus the feather reach, grown to whole
@@ -14,8 +19,8 @@ def repair_box(windows, feather, chunks, shape):
     computes just them, and encoding lays them over frames decoded straight from the source."""
     ct, ch, cw = chunks[:3]
     count, height, width = shape[:3]
-    t0 = min(w["frames"][0] for w in windows) // ct * ct
-    t1 = min(count, -(-max(w["frames"][1] for w in windows) // ct) * ct)
+    first, last = window_frames(windows)
+    t0, t1 = first // ct * ct, min(count, -(-last // ct) * ct)
     tiles = np.array([t for w in windows for t in w["tiles"]])  # rows of x, y, w, h
     chunk, size = np.array([ch, cw]), np.array([height, width])
     lo = np.maximum(tiles[:, [1, 0]].min(0) - feather - 1, 0) // chunk * chunk

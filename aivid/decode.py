@@ -158,7 +158,7 @@ def decode_box_to_zarr(info, out, start, stop, box_for):
         try:
             for t0, block in iter_frame_blocks(info.path, start + first, start + last, arr.chunks[0], info=info,
                                                crop=(x0, y0, x1 - x0, y1 - y0)):
-                writer.write(t0 - start, block.copy(), y0, x0)
+                writer.write(t0 - start, block, y0, x0)  # the ring outlives the writer's queue
         finally:
             writer.close()
     return out

@@ -97,18 +97,20 @@ def blend(sm):
 
 def piece(sm):
     from .assemble import encode_repaired, encode_repaired_gops, matched_settings, transcode_segment
+    from .boxes import window_frames
     from .encode import EncodeSettings
 
     settings, info, seg = EncodeSettings.from_config(sm.params.output), _info(sm.input.probe), _segment(sm)
-    repaired = _optional(sm, "repaired")
-    if sm.wildcards.ext == "ts":  # joined with stream-copied pieces: match the source stream
+    repaired, joined_with_copies = _optional(sm, "repaired"), sm.wildcards.ext == "ts"
+    if joined_with_copies:  # match the source stream
         settings = matched_settings(info, settings)
-    if repaired and sm.wildcards.ext == "ts":
-        encode_repaired_gops(info, seg["start"], seg["stop"], repaired, sm.output[0], settings)
-    elif repaired:
-        encode_repaired(info, seg["start"], seg["start"], seg["stop"], repaired, sm.output[0], settings)
-    else:
+    if not repaired:
         transcode_segment(info, seg["start"], seg["stop"], sm.output[0], settings)
+    elif joined_with_copies:
+        changed = window_frames(_read_json(sm.input.plan)["windows"])
+        encode_repaired_gops(info, seg["start"], seg["stop"], repaired, sm.output[0], settings, changed)
+    else:
+        encode_repaired(info, seg["start"], seg["start"], seg["stop"], repaired, sm.output[0], settings)
 
 
 def copy_piece(sm):
