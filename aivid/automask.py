@@ -13,6 +13,8 @@ Both detectors work on luma and compensate motion, so moving content is not take
   gradient of moving content averages away.  Nothing is flagged where the picture does not move.
 """
 
+import threading
+
 import cv2
 import numpy as np
 from scipy import ndimage
@@ -38,7 +40,7 @@ DEFAULTS = {
     "exclude": [],  # [x, y, w, h] boxes where nothing is flagged
 }
 
-_DIS = None
+_LOCAL = threading.local()  # one flow estimator per thread: steps may run side by side in one process
 
 
 def options_with_defaults(options):
@@ -52,10 +54,9 @@ def options_with_defaults(options):
 
 def _flow(a, b):
     """Dense flow from frame a to frame b (a(x) ~ b(x + flow(x)))."""
-    global _DIS
-    if _DIS is None:
-        _DIS = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    return _DIS.calc(a, b, None)
+    if not hasattr(_LOCAL, "dis"):
+        _LOCAL.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    return _LOCAL.dis.calc(a, b, None)
 
 
 def _warp(image, flow, grid):

@@ -9,12 +9,10 @@ rule blend:
         frames_output("results/{video}/seg{seg}/repaired.zarr"),
     log:
         "logs/{video}/seg{seg}/blend.log",
-    benchmark:
-        "benchmarks/{video}/seg{seg}/blend.tsv"
     priority: 1
-    conda:
-        "../../envs/aivid.yaml"
     params:
         feather=CONFIG["mask"]["feather"],
-    script:
-        "../scripts/step.py"
+    run:  # in Snakemake's own process: a job costs its work, not a Python start-up
+        from aivid.steps import run_here
+
+        run_here(rule, input, output, params, wildcards, log)

@@ -9,12 +9,10 @@ rule decode:
         frames_output("results/{video}/seg{seg}/frames.zarr"),
     log:
         "logs/{video}/seg{seg}/decode.log",
-    benchmark:
-        "benchmarks/{video}/seg{seg}/decode.tsv"
     priority: 1
-    conda:
-        "../../envs/aivid.yaml"
     params:
         feather=CONFIG["mask"]["feather"],
-    script:
-        "../scripts/step.py"
+    run:  # in Snakemake's own process: a job costs its work, not a Python start-up
+        from aivid.steps import run_here
+
+        run_here(rule, input, output, params, wildcards, log)

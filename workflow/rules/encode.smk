@@ -10,14 +10,12 @@ rule piece:
         "results/{video}/seg{seg}/piece.{ext}",
     log:
         "logs/{video}/seg{seg}/piece_{ext}.log",
-    benchmark:
-        "benchmarks/{video}/seg{seg}/piece_{ext}.tsv"
-    conda:
-        "../../envs/aivid.yaml"
     params:
         output=CONFIG["output"],
-    script:
-        "../scripts/step.py"
+    run:  # in Snakemake's own process: a job costs its work, not a Python start-up
+        from aivid.steps import run_here
+
+        run_here(rule, input, output, params, wildcards, log)
 
 
 rule copy_piece:

@@ -10,13 +10,11 @@ rule mask:
         summary="results/{video}/seg{seg}/mask.json",
     log:
         "logs/{video}/seg{seg}/mask.log",
-    benchmark:
-        "benchmarks/{video}/seg{seg}/mask.tsv"
     priority: 1
-    conda:
-        "../../envs/aivid.yaml"
     params:
         video=lambda wildcards: VIDEOS[wildcards.video],
         mask=CONFIG["mask"],
-    script:
-        "../scripts/step.py"
+    run:  # in Snakemake's own process: a job costs its work, not a Python start-up
+        from aivid.steps import run_here
+
+        run_here(rule, input, output, params, wildcards, log)
