@@ -7,10 +7,15 @@ Both detectors work on luma and compensate motion, so moving content is not take
   warped neighbours agree with each other.  Thresholds are multiples of the frame's own residual
   noise; hysteresis grows strong seeds into their weaker surroundings; components larger than a
   speck or scratch can be (flow failures on big moving things) are dropped.
+  Where the flow is not smooth (fast limbs, motion blur), only speck-sized finds are kept.
 - `OverlayAccumulator`: over a span of frames, a pixel whose spatial gradient stays the same while
-  the picture around it changes belongs to something drawn on top of the picture (a logo, burned-in
-  text, a stuck pixel).  Its gradient's temporal mean is as large as its mean magnitude, whereas the
-  gradient of moving content averages away.  Nothing is flagged where the picture does not move.
+  the camera moves across it belongs to something drawn on top of the picture (a logo, burned-in
+  text).  Its gradient's temporal mean is as large as its mean magnitude, whereas the gradient of
+  the moving scene averages away.  The camera's motion is the median motion of tracked corners
+  (a subject moving over a still background is not camera motion); frames count once the camera
+  has moved a pixel since the last counted one (slow pans); an edge counts only if the camera moved
+  across it, not just along it.  Nothing is flagged where the picture does not move.  Stuck pixels
+  are found on any shot: a pixel that stands out from all 8 neighbours in nearly every frame.
 """
 
 import threading
@@ -29,13 +34,17 @@ DEFAULTS = {
     "novelty": 0.6,  # share of a speck's contrast that the neighbours must not have
     "flow_spread": 6.0,  # pixels: seeds only where the flow varies less than this ...
     "flow_window": 5,  # ... over a window of this size
+    "speck_radius": 3,  # pixels: elsewhere only finds this small (in both directions) are kept
     "min_area": 1,  # pixels: smaller components are dropped
     "max_area": 0.002,  # fraction of the frame: larger transient components are flow failures
     "static_persistence": 0.6,  # |mean gradient|^2 / mean |gradient|^2 for an overlay pixel
     "static_edge": 40.0,  # least mean gradient (Sobel units, ~4x a grey-level step) of an overlay edge
     "static_background": 0.3,  # most persistence of the surroundings (median over 41x41)
     "static_camera": 1.0,  # pixels of camera motion between frames for a frame to count
+    "static_travel": 4.0,  # pixels: least spread of the camera's positions across an overlay edge
     "static_min_frames": 10,  # fewer moving-camera frames than this in a span: no overlay detection
+    "stuck_contrast": 30,  # levels by which a stuck pixel stands out from all pixels two away ...
+    "stuck_share": 0.9,  # ... in at least this share of the span's frames
     "close": 5,  # closing (pixels) that joins an overlay's edges into its shape
     "exclude": [],  # [x, y, w, h] boxes where nothing is flagged
 }
@@ -131,8 +140,12 @@ def transient_mask(prev, cur, nxt, options):
     new = structure >= options["novelty"] * whole
     evidence = np.minimum(least, structure)
     weak = consistent & new & (evidence > options["transient_low"] * level)
-    strong = weak & (evidence > options["transient_high"] * level) & _smooth_motion(fp, fn, options)
+    strong = weak & (evidence > options["transient_high"] * level)
     keep, labels, stats = _hysteresis(weak, strong)
+    # where the flow is not smooth (fast limbs, motion blur) only speck-sized finds are trusted
+    smooth, _, _ = _hysteresis(weak, strong & _smooth_motion(fp, fn, options))
+    speck = 2 * options["speck_radius"] + 1
+    keep &= smooth | ((stats[:, cv2.CC_STAT_WIDTH] <= speck) & (stats[:, cv2.CC_STAT_HEIGHT] <= speck))
     area = stats[:, cv2.CC_STAT_AREA]
     keep &= (area >= options["min_area"]) & (area <= options["max_area"] * cur.size)
     return keep[labels]
@@ -143,25 +156,69 @@ def _gradients(gray):
     return cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
 
 
+_RING = np.ones((3, 3), np.uint8)
+_RING[1, 1] = 0  # the 8 neighbours
+
+
+def _impulses(gray, contrast):
+    """Pixels brighter or darker than all 8 neighbours by more than `contrast` levels."""
+    g = gray.astype(np.int16)
+    return ((g - cv2.dilate(gray, _RING) > contrast) | (cv2.erode(gray, _RING) - g > contrast))
+
+
+def _camera_shift(a, b):
+    """How the scene moved from a to b, (dx, dy) in pixels: the median displacement of corners
+    tracked across (Lucas-Kanade), so a subject moving over a still background does not count;
+    infinite when most corners are lost (a cut), zero with too few corners to tell."""
+    corners = cv2.goodFeaturesToTrack(a, 200, 0.01, 8)
+    if corners is None or len(corners) < 20:
+        return np.zeros(2)
+    moved, status, _ = cv2.calcOpticalFlowPyrLK(a, b, corners, None, winSize=(21, 21), maxLevel=3)
+    found = status.ravel() == 1
+    if found.sum() < len(corners) // 2:
+        return np.full(2, np.inf)
+    return np.median((moved - corners)[found, 0], axis=0)
+
+
 class OverlayAccumulator:
-    """Streams frames of one span and finds what stays put while the picture behind it moves."""
+    """Streams frames of one span and finds what stays put while the picture behind it moves,
+    and stuck pixels: dots that stand out from their surroundings in nearly every frame."""
 
     def __init__(self, shape, options):
-        self.options, self.count, self.previous = options, 0, None
+        self.options, self.count, self.frames, self.reference = options, 0, 0, None
+        self.position, self.positions = np.zeros(2), []  # the camera's, in half-size pixels
         self.gx, self.gy, self.energy = (np.zeros(shape, np.float64) for _ in range(3))
+        self.impulses = np.zeros(shape, np.int32)
 
     def _camera_moved(self, gray):
-        """Global shift since the previous frame (phase correlation at half size), in pixels."""
+        """Whether the camera moved by `static_camera` pixels since the last frame that counted
+        (at half size): a slow pan counts every few frames, a still shot none."""
         small = cv2.resize(gray, (gray.shape[1] // 2, gray.shape[0] // 2), interpolation=cv2.INTER_AREA)
-        small = small.astype(np.float32)
-        previous, self.previous = self.previous, small
-        if previous is None:
+        if self.reference is None:
+            self.reference = small
             return False
-        (dx, dy), _ = cv2.phaseCorrelate(previous, small)
-        return 2 * np.hypot(dx, dy) >= self.options["static_camera"]
+        shift = _camera_shift(self.reference, small)
+        if 2 * np.hypot(*shift) < self.options["static_camera"]:
+            return False
+        self.reference = small
+        if np.isfinite(shift).all():  # a cut counts, but says nothing about the camera's travel
+            self.position = self.position + shift
+        self.positions.append(self.position)
+        return True
+
+    def _travel_across(self, nx, ny):
+        """How far the camera moved across edges of normal (nx, ny), in full-size pixels (the
+        spread of its positions over the counted frames along the normal): an edge of the scene
+        must have moved off its pixels for its persistence to mean anything, and an edge the
+        camera moves along never does."""
+        c = np.cov(np.array(self.positions).T, bias=True)
+        return 2 * np.sqrt(np.maximum(c[0, 0] * nx * nx + 2 * c[0, 1] * nx * ny + c[1, 1] * ny * ny, 0))
 
     def add(self, gray):
-        """Only frames where the camera moves count: on a still shot an overlay is undecidable."""
+        """Overlay edges count only frames where the camera moved: on a still shot an overlay is
+        undecidable.  Stuck pixels count every frame."""
+        self.frames += 1
+        self.impulses += _impulses(gray, self.options["stuck_contrast"])
         if not self._camera_moved(gray):
             return
         gx, gy = _gradients(gray)
@@ -171,17 +228,26 @@ class OverlayAccumulator:
         self.count += 1
 
     def mask(self):
+        return self._overlays() | self._stuck()
+
+    def _stuck(self):
+        if self.frames < self.options["static_min_frames"]:
+            return np.zeros(self.impulses.shape, bool)
+        return self.impulses >= self.options["stuck_share"] * self.frames
+
+    def _overlays(self):
         opt = self.options
         if self.count < opt["static_min_frames"]:
             return np.zeros(self.gx.shape, bool)
         n = self.count
         mean_sq = (self.gx / n) ** 2 + (self.gy / n) ** 2
         persistence = mean_sq / np.maximum(self.energy / n, 1e-6)
+        edges = (persistence > opt["static_persistence"]) & (mean_sq > opt["static_edge"] ** 2)
+        norm = np.sqrt(np.maximum(mean_sq, 1e-12)) * n
+        edges &= self._travel_across(self.gx / norm, self.gy / norm) >= opt["static_travel"]
         # the picture around must move: its own edges do not persist (a static shot shows nothing)
         scaled = np.clip(persistence * 255, 0, 255).astype(np.uint8)
-        background = cv2.medianBlur(scaled, 41).astype(np.float32) / 255
-        edges = (persistence > opt["static_persistence"]) & (mean_sq > opt["static_edge"] ** 2)
-        edges &= background < opt["static_background"]
+        edges &= cv2.medianBlur(scaled, 41).astype(np.float32) / 255 < opt["static_background"]
         k = max(1, int(opt["close"]))
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
         shape = cv2.morphologyEx(edges.astype(np.uint8), cv2.MORPH_CLOSE, kernel) > 0
