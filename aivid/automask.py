@@ -2,7 +2,7 @@
 
 Both detectors work on luma and compensate motion, so moving content is not taken for a defect:
 
-- `transient_mask(prev, cur, nxt)`: a pixel of frame t that differs, with the same sign, from both
+- `transient_masks(prev, cur, nxt)`: a pixel of frame t that differs, with the same sign, from both
   neighbours after each neighbour is warped onto frame t along dense optical flow, while the two
   warped neighbours agree with each other.  Thresholds are multiples of the frame's own residual
   noise; hysteresis grows strong seeds into their weaker surroundings; components larger than a
@@ -35,15 +35,16 @@ DEFAULTS = {
     "flow_spread": 6.0,  # pixels: seeds only where the flow varies less than this ...
     "flow_window": 5,  # ... over a window of this size
     "speck_radius": 3,  # pixels: elsewhere only finds this small (in both directions) are kept
+    "hysteresis_reach": 3,  # pixels: faint candidates this close to a defect of the frame before or after stay
     "min_area": 1,  # pixels: smaller components are dropped
     "max_area": 0.002,  # fraction of the frame: larger transient components are flow failures
     "static_persistence": 0.6,  # |mean gradient|^2 / mean |gradient|^2 for an overlay pixel
     "static_edge": 40.0,  # least mean gradient (Sobel units, ~4x a grey-level step) of an overlay edge
     "static_background": 0.3,  # most persistence of the surroundings (median over 41x41)
-    "static_camera": 1.0,  # pixels of camera motion between frames for a frame to count
+    "static_camera": 1.0,  # pixels the camera moves since the last counted frame for a frame to count
     "static_travel": 4.0,  # pixels: least spread of the camera's positions across an overlay edge
     "static_min_frames": 10,  # fewer moving-camera frames than this in a span: no overlay detection
-    "stuck_contrast": 30,  # levels by which a stuck pixel stands out from all pixels two away ...
+    "stuck_contrast": 30,  # levels by which a stuck pixel stands out from all 8 neighbours ...
     "stuck_share": 0.9,  # ... in at least this share of the span's frames
     "close": 5,  # closing (pixels) that joins an overlay's edges into its shape
     "exclude": [],  # [x, y, w, h] boxes where nothing is flagged
@@ -108,8 +109,10 @@ def _smooth_motion(fp, fn, options):
     return spread <= options["flow_spread"]
 
 
-def transient_mask(prev, cur, nxt, options):
-    """Pixels of `cur` (uint8 luma) present in neither neighbour after motion compensation."""
+def transient_masks(prev, cur, nxt, options):
+    """Pixels of `cur` (uint8 luma) present in neither neighbour after motion compensation:
+    (found, faint): defects with a strong seed, and weaker candidates with none (kept by `detect`
+    only next to a defect found in a neighbouring frame: temporal hysteresis)."""
     grid = _grid(cur.shape)
     # flow between frames with small structures smoothed away, so a speck is not itself "tracked"
     sp, sc, sn = (cv2.medianBlur(f, options["flow_median"]) for f in (prev, cur, nxt))
@@ -141,13 +144,25 @@ def transient_mask(prev, cur, nxt, options):
     evidence = np.minimum(least, structure)
     weak = consistent & new & (evidence > options["transient_low"] * level)
     strong = weak & (evidence > options["transient_high"] * level)
-    keep, labels, stats = _hysteresis(weak, strong)
+    seeded, labels, stats = _hysteresis(weak, strong)
     # where the flow is not smooth (fast limbs, motion blur) only speck-sized finds are trusted
-    smooth, _, _ = _hysteresis(weak, strong & _smooth_motion(fp, fn, options))
+    smooth = _smooth_motion(fp, fn, options)
     speck = 2 * options["speck_radius"] + 1
-    keep &= smooth | ((stats[:, cv2.CC_STAT_WIDTH] <= speck) & (stats[:, cv2.CC_STAT_HEIGHT] <= speck))
+    small = (stats[:, cv2.CC_STAT_WIDTH] <= speck) & (stats[:, cv2.CC_STAT_HEIGHT] <= speck)
     area = stats[:, cv2.CC_STAT_AREA]
-    keep &= (area >= options["min_area"]) & (area <= options["max_area"] * cur.size)
+    sized = (area >= options["min_area"]) & (area <= options["max_area"] * cur.size)
+    keep = seeded & sized & (small | _hysteresis(weak, strong & smooth)[0])
+    faint = ~seeded & sized & (small | _hysteresis(weak, weak & smooth)[0])
+    faint[0] = False
+    return keep[labels], faint[labels]
+
+
+def _touching(candidates, near):
+    """The connected components of `candidates` that have a pixel in `near`."""
+    count, labels = cv2.connectedComponents(candidates.astype(np.uint8), connectivity=8)
+    keep = np.zeros(count, bool)
+    keep[np.unique(labels[near & candidates])] = True
+    keep[0] = False
     return keep[labels]
 
 
@@ -305,19 +320,45 @@ def detect(read, start, stop, frames, options):
     diffs = np.abs(np.diff(np.stack(thumbs), axis=0)).mean(axis=(1, 2))
     cuts = [lo + 1 + i for i in find_cuts(diffs)]
     static = acc.mask() if "static" in opt["detectors"] else np.zeros(allowed.shape, bool)
-    ring = {}
-    source = enumerate(read(lo, hi), lo)
+    found = _transients(read, lo, hi, start, stop, cuts, opt) if "transient" in opt["detectors"] else None
     for t in range(start, stop):
+        mask = static | next(found) if found is not None else static.copy()
+        yield t, mask & allowed
+
+
+def _transients(read, lo, hi, start, stop, cuts, opt):
+    """Yield the transient mask of each frame in [start, stop).  Each frame needs its neighbours
+    (two either side) and the results of the frames before and after it."""
+    ring, results = {}, {}
+    source = enumerate(read(lo, hi), lo)
+    first, last = max(lo, start - 1), min(hi, stop + 1)
+    for t in range(first, last):
         while max(ring, default=lo - 1) < min(hi - 1, t + 2):
             i, gray = next(source)
             ring[i] = gray
         for old in [i for i in ring if i < t - 2]:
             del ring[old]
-        mask = static.copy()
-        pair = _neighbours(t, lo, hi, cuts) if "transient" in opt["detectors"] else None
-        if pair is not None:
-            mask |= transient_mask(ring[pair[0]], ring[t], ring[pair[1]], opt)
-        yield t, mask & allowed
+        pair = _neighbours(t, lo, hi, cuts)
+        empty = np.zeros(ring[t].shape, bool)
+        results[t] = transient_masks(ring[pair[0]], ring[t], ring[pair[1]], opt) if pair else (empty, empty)
+        if start <= t - 1 < stop:
+            yield _with_faint(results, t - 1, opt)
+        for old in [v for v in results if v < t - 1]:
+            del results[old]
+    if start <= last - 1 < stop:
+        yield _with_faint(results, last - 1, opt)
+
+
+def _with_faint(results, t, opt):
+    """Frame t's defects, plus its faint candidates within `hysteresis_reach` pixels of a defect
+    found in the frame before or after (temporal hysteresis: a scratch that fades over frames)."""
+    found, faint = results[t]
+    around = [results[v][0] for v in (t - 1, t + 1) if v in results]
+    if not faint.any() or not around:
+        return found
+    reach = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * opt["hysteresis_reach"] + 1,) * 2)
+    near = cv2.dilate(np.logical_or.reduce(around).astype(np.uint8), reach) > 0
+    return found | _touching(faint, near)
 
 
 def detect_span(frames, options):

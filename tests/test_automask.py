@@ -120,6 +120,21 @@ def _near(mask, pixels):
     return cv2.dilate(mask.astype(np.uint8), np.ones((2 * pixels + 1,) * 2, np.uint8)) > 0
 
 
+def test_a_faint_scratch_next_to_one_found_in_the_frame_before_is_kept(panning):
+    """Temporal hysteresis: a scratch bright in frame 10 and fading in frame 11 (3 px over), too faint
+    there to be found on its own."""
+    from aivid.automask import detect_span
+
+    faint = panning[:20].copy()
+    faint[11, 60:110, 154:156] = np.clip(faint[11, 60:110, 154:156].astype(int) + 12, 0, 255)
+    alone = detect_span(faint, {"detectors": ["transient"]})
+    both = faint.copy()
+    both[10, 60:110, 150:152] = 255
+    found = detect_span(both, {"detectors": ["transient"]})
+    assert not alone[11, 60:110, 154:156].any()
+    assert found[10, 60:110, 150:152].all() and found[11, 60:110, 154:156].mean() > 0.3
+
+
 def test_nothing_is_flagged_in_excluded_boxes(panning):
     from aivid.automask import detect_span
 
