@@ -84,13 +84,19 @@ def _noise(residual):
     return max(1.0, 1.4826 * float(np.median(np.abs(residual))))
 
 
-def _hysteresis(weak, strong):
-    """Connected components of `weak` that contain a pixel of `strong`."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(weak.astype(np.uint8), connectivity=8)
-    keep = np.zeros(count, bool)
-    keep[np.unique(labels[strong & weak])] = True
+def _components(mask):
+    """(labels, stats) of the 8-connected components of a bool mask (label 0: background)."""
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    return labels, stats
+
+
+def _holding(labels, pixels):
+    """Per label: whether its component has a pixel in `pixels` (hysteresis: weak areas kept
+    for a strong seed in them)."""
+    keep = np.zeros(labels.max() + 1, bool)
+    keep[np.unique(labels[pixels])] = True
     keep[0] = False
-    return keep, labels, stats
+    return keep
 
 
 def _tophats(image, kernel):
@@ -144,26 +150,18 @@ def transient_masks(prev, cur, nxt, options):
     evidence = np.minimum(least, structure)
     weak = consistent & new & (evidence > options["transient_low"] * level)
     strong = weak & (evidence > options["transient_high"] * level)
-    seeded, labels, stats = _hysteresis(weak, strong)
+    labels, stats = _components(weak)
+    seeded = _holding(labels, strong)
     # where the flow is not smooth (fast limbs, motion blur) only speck-sized finds are trusted
     smooth = _smooth_motion(fp, fn, options)
     speck = 2 * options["speck_radius"] + 1
     small = (stats[:, cv2.CC_STAT_WIDTH] <= speck) & (stats[:, cv2.CC_STAT_HEIGHT] <= speck)
     area = stats[:, cv2.CC_STAT_AREA]
     sized = (area >= options["min_area"]) & (area <= options["max_area"] * cur.size)
-    keep = seeded & sized & (small | _hysteresis(weak, strong & smooth)[0])
-    faint = ~seeded & sized & (small | _hysteresis(weak, weak & smooth)[0])
+    keep = seeded & sized & (small | _holding(labels, strong & smooth))
+    faint = ~seeded & sized & (small | _holding(labels, weak & smooth))
     faint[0] = False
     return keep[labels], faint[labels]
-
-
-def _touching(candidates, near):
-    """The connected components of `candidates` that have a pixel in `near`."""
-    count, labels = cv2.connectedComponents(candidates.astype(np.uint8), connectivity=8)
-    keep = np.zeros(count, bool)
-    keep[np.unique(labels[near & candidates])] = True
-    keep[0] = False
-    return keep[labels]
 
 
 def _gradients(gray):
@@ -358,7 +356,8 @@ def _with_faint(results, t, opt):
         return found
     reach = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * opt["hysteresis_reach"] + 1,) * 2)
     near = cv2.dilate(np.logical_or.reduce(around).astype(np.uint8), reach) > 0
-    return found | _touching(faint, near)
+    labels, _ = _components(faint)
+    return found | _holding(labels, near)[labels]
 
 
 def detect_span(frames, options):

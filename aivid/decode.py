@@ -128,6 +128,18 @@ def _read_frames(stream, buf):
     return len(buf)
 
 
+def read_frames(path, start=0, stop=None, pix_fmt="rgb24", info=None):
+    """Frames [start, stop) decoded into one (T, H, W, C) array held in memory (short clips,
+    tests, evaluations; iter_frame_blocks' blocks are reused buffers, not to be collected)."""
+    info = info or probe(path)
+    start, stop = _frame_range(info, start, stop)
+    frames = None
+    for t0, block in iter_frame_blocks(path, start, stop, pix_fmt=pix_fmt, info=info):
+        frames = np.empty((stop - start, *block.shape[1:]), np.uint8) if frames is None else frames
+        frames[t0 - start : t0 - start + len(block)] = block
+    return frames
+
+
 def decode_to_zarr(path, out, start=0, stop=None, chunks=None, compressor="default"):
     """Decode frames [start, stop) of `path` into a new (T, H, W, 3) uint8 Zarr store at `out`."""
     info = probe(path)

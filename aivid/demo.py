@@ -27,11 +27,11 @@ def _synthetic_frames(count=150, size=(640, 272)):
 
 
 def _frames(source):
-    from .decode import iter_frame_blocks
+    from .decode import read_frames
 
     if source is None:
         return _synthetic_frames()
-    return np.concatenate([b.copy() for _, b in iter_frame_blocks(source)]), probe(source).fps
+    return read_frames(source), probe(source).fps
 
 
 def add_defects(frames, seed=7):

@@ -23,14 +23,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aivid.automask import detect_span  # noqa: E402
-from aivid.decode import iter_frame_blocks  # noqa: E402
+from aivid.decode import read_frames  # noqa: E402
 from aivid.probe import probe  # noqa: E402
 
 
 def load_luma(path, frames):
     info = probe(path)
-    stop = min(frames, info.frames)
-    return np.concatenate([b[..., 0].copy() for _, b in iter_frame_blocks(path, 0, stop, pix_fmt="gray")])
+    return read_frames(path, 0, min(frames, info.frames), pix_fmt="gray", info=info)[..., 0]
 
 
 def _polarity(frame, y, x):

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from aivid.backends.classical import ClassicalBackend
-from aivid.decode import iter_frame_blocks
+from aivid.decode import read_frames
 from aivid.probe import probe
 from aivid.shots import detect_cuts
 
@@ -48,7 +48,7 @@ def shots(path, max_frames, min_frames=24):
 def evaluate(clip, frames_per_shot, area, backend):
     rows = []
     for a, b in shots(clip, frames_per_shot):
-        frames = np.concatenate([blk.copy() for _, blk in iter_frame_blocks(clip, a, b)])
+        frames = read_frames(clip, a, b)
         mask = stationary_box(frames.shape, area)
         ours = backend.inpaint(frames, mask)
         telea = np.stack([cv2.inpaint(f, m.astype(np.uint8), 5, cv2.INPAINT_TELEA) for f, m in zip(frames, mask)])

@@ -14,9 +14,9 @@ def panning(bunny, tmp_path_factory):
     root = tmp_path_factory.mktemp("pan")
     ffmpeg("-i", bunny, "-frames:v", "40", "-vf", "crop=320:192:'200+3*n':200,format=gray", "-c:v", "ffv1",
            root / "pan.mkv")
-    from aivid.decode import iter_frame_blocks
+    from aivid.decode import read_frames
 
-    return np.concatenate([b[..., 0].copy() for _, b in iter_frame_blocks(root / "pan.mkv", pix_fmt="gray")])
+    return read_frames(root / "pan.mkv", pix_fmt="gray")[..., 0]
 
 
 def with_defects(clean):
@@ -55,9 +55,9 @@ def test_detectors_find_injected_defects_and_little_else(panning):
 @pytest.fixture(scope="module")
 def still(bunny):
     """One real frame of luma (the whole 1280x720 picture) to move a camera over."""
-    from aivid.decode import iter_frame_blocks
+    from aivid.decode import read_frames
 
-    return next(iter_frame_blocks(bunny, 60, 61, pix_fmt="gray"))[1][0, ..., 0].copy()
+    return read_frames(bunny, 60, 61, pix_fmt="gray")[0, ..., 0]
 
 
 def shoot(still, positions, seed=0):
@@ -150,12 +150,12 @@ def test_automask_command_writes_a_grey_mask_video_and_a_preview(bunny, tmp_path
                           "--preview", str(tmp_path / "sheet.png"), "--span", "16"],
                          capture_output=True, text=True, check=True)
     assert json.loads(out.stdout)["frames"] == 30
-    from aivid.decode import iter_frame_blocks
+    from aivid.decode import read_frames
     from aivid.probe import probe
 
     info = probe(tmp_path / "mask.mkv")
     assert (info.width, info.height, info.frames, info.fps) == (320, 192, 30, "25/1")
-    mask = np.concatenate([b[..., 0].copy() for _, b in iter_frame_blocks(tmp_path / "mask.mkv", pix_fmt="gray")])
+    mask = read_frames(tmp_path / "mask.mkv", pix_fmt="gray")[..., 0]
     assert set(np.unique(mask)) <= {0, 255} and mask[12, 80:84, 100:104].any()
     assert (tmp_path / "sheet.png").stat().st_size > 1000
 
