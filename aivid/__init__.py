@@ -7,11 +7,11 @@ __all__ = ["LazyVideo", "AividError", "__version__"]
 
 def __getattr__(name):  # keep `import aivid` light: zarr/numpy load on first use
     if name == "LazyVideo":
-        from .lazy import LazyVideo
+        from aivid.media.lazy import LazyVideo
 
         return LazyVideo
     if name == "AividError":
-        from .errors import AividError
+        from aivid.errors import AividError
 
         return AividError
     raise AttributeError(name)

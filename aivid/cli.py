@@ -12,7 +12,7 @@ def user_errors(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from .errors import AividError
+        from aivid.errors import AividError
 
         try:
             return func(*args, **kwargs)
@@ -37,7 +37,7 @@ def main():
 @user_errors
 def probe(video):
     """Print what aivid knows about VIDEO as JSON."""
-    from .probe import probe as probe_video
+    from aivid.media.probe import probe as probe_video
 
     click.echo(probe_video(video).to_json())
 
@@ -50,7 +50,7 @@ def probe(video):
 @user_errors
 def decode(video, out, start, stop):
     """Decode VIDEO (frames [START, STOP)) into the Zarr store OUT."""
-    from .decode import decode_to_zarr
+    from aivid.media.decode import decode_to_zarr
 
     decode_to_zarr(video, out, start, stop)
 
@@ -59,19 +59,20 @@ def decode(video, out, start, stop):
 @click.argument("store", type=click.Path(exists=True, file_okay=False))
 @click.argument("out", type=click.Path(dir_okay=False))
 @click.option("--lossless", is_flag=True, help="FFV1 in Matroska: decodes back to identical RGB.")
-@click.option("--crf", type=int, default=18, show_default=True, help="Quality for lossy codecs.")
-@click.option("--codec", default="libx264", show_default=True, help="ffmpeg video encoder.")
-@click.option("--preset", default="medium", show_default=True, help="Encoder speed preset.")
+@click.option("--crf", type=int, help="Quality for lossy codecs (default: output.crf of the config schema).")
+@click.option("--codec", help="ffmpeg video encoder (default: output.codec of the config schema).")
+@click.option("--preset", help="Encoder speed preset (default: output.preset of the config schema).")
 @click.option("--audio-from", type=click.Path(dir_okay=False), help="Copy audio and subtitles from this file.")
 @user_errors
 def encode(store, out, lossless, crf, codec, preset, audio_from):
     """Encode the Zarr video STORE to the file OUT."""
-    from .encode import EncodeSettings, encode_zarr
-    from .errors import AividError
+    from aivid.media.encode import EncodeSettings, encode_zarr
+    from aivid.errors import AividError
 
     if lossless and not out.lower().endswith(".mkv"):
         raise AividError(out, "lossless output is FFV1 and needs a .mkv file name")
-    settings = EncodeSettings(codec=codec, crf=crf, preset=preset, lossless=lossless)
+    chosen = {"codec": codec, "crf": crf, "preset": preset, "lossless": lossless}
+    settings = EncodeSettings.from_config({k: v for k, v in chosen.items() if v is not None})
     n = encode_zarr(store, out, settings, audio_from)
     click.echo(json.dumps({"output": out, "frames": n}))
 
@@ -89,8 +90,8 @@ def _box(text):
 @main.command()
 @click.argument("video", type=click.Path(dir_okay=False))
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Mask video to write (.mkv).")
-@click.option("--detectors", default="transient,static", show_default=True,
-              help="transient (specks, scratches, dropouts) and/or static (logos, text, stuck pixels).")
+@click.option("--detectors", help="Comma-separated (default: automask.detectors of the config schema): "
+              "transient (specks, scratches, dropouts) and/or static (logos, text, stuck pixels).")
 @click.option("--exclude", multiple=True, metavar="X,Y,W,H", help="Never flag inside this box (repeatable).")
 @click.option("--span", type=int, default=250, show_default=True,
               help="Frames analysed together (overlays are found per span; memory does not grow with it).")
@@ -98,17 +99,20 @@ def _box(text):
 @user_errors
 def automask(video, out, detectors, exclude, span, preview):
     """Find defects in VIDEO and write them as a lossless grey mask video (255 = repair)."""
-    from .encode import encode_frames
-    from .errors import AividError
-    from .masks import AutoMask
-    from .probe import probe as probe_video
+    from aivid.media.encode import encode_frames
+    from aivid.errors import AividError
+    from aivid.masks.manual import AutoMask
+    from aivid.media.probe import probe as probe_video
+    from aivid.workflow.config import section
 
     if not out.lower().endswith(".mkv"):
         raise AividError(out, "the mask is lossless FFV1 and needs a .mkv file name")
     info = probe_video(video)
-    options = {"detectors": [d.strip() for d in detectors.split(",") if d.strip()],
-               "exclude": [_box(b) for b in exclude]}
-    source = AutoMask(video, info.frames, options)
+    chosen = {"exclude": [_box(b) for b in exclude]}
+    if detectors:
+        chosen["detectors"] = [d.strip() for d in detectors.split(",") if d.strip()]
+    options = section("automask", chosen, source="--detectors/--exclude")
+    source = AutoMask(video, info.frames, options, section("plan")["shot_threshold"])
     flagged = [0]
 
     def masks():
@@ -119,7 +123,7 @@ def automask(video, out, detectors, exclude, span, preview):
 
     n = encode_frames(masks(), out, info.width, info.height, info.fps, gray=True)
     if preview:
-        from .preview import contact_sheet
+        from aivid.masks.preview import contact_sheet
 
         contact_sheet(video, out, preview)
     click.echo(json.dumps({"mask": out, "frames": n, "frames_with_defects": flagged[0], "preview": preview}))
@@ -133,7 +137,7 @@ def automask(video, out, detectors, exclude, span, preview):
 @user_errors
 def preview(video, mask, out, count):
     """Contact sheet of VIDEO with MASK (white = repair) overlaid in red: the busiest frames and a spread."""
-    from .preview import contact_sheet
+    from aivid.masks.preview import contact_sheet
 
     click.echo(json.dumps({"preview": contact_sheet(video, mask, out, count)}))
 
@@ -144,7 +148,7 @@ def preview(video, mask, out, count):
 @user_errors
 def demo(video_out, mask_out):
     """Write the demo clip (real footage with burned-in defects) and its speck mask video."""
-    from .demo import make_demo
+    from aivid.demo import make_demo
 
     make_demo(video_out, mask_out)
     click.echo(json.dumps({"video": video_out, "mask": mask_out}))

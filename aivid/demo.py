@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from .atomic import atomic_output
-from .encode import EncodeSettings, encode_frames
-from .probe import probe
+from aivid.atomic import atomic_output
+from aivid.media.encode import EncodeSettings, encode_frames
+from aivid.media.probe import probe
 
 
 def demo_source():
@@ -27,7 +27,7 @@ def _synthetic_frames(count=150, size=(640, 272)):
 
 
 def _frames(source):
-    from .decode import read_frames
+    from aivid.media.decode import read_frames
 
     if source is None:
         return _synthetic_frames()
@@ -61,7 +61,7 @@ def make_demo(video_out, mask_out):
     frames, fps = _frames(source)
     mask = add_defects(frames)
     t, h, w, _ = frames.shape
-    encode_frames(frames, video_out, w, h, fps, EncodeSettings(crf=16, extra={"g": 50}))
+    encode_frames(frames, video_out, w, h, fps, EncodeSettings.from_config({"crf": 16}, extra={"g": 50}))
     with atomic_output(mask_out) as tmp:
-        encode_frames(np.repeat(mask[..., None], 3, axis=3), tmp, w, h, fps, EncodeSettings(lossless=True))
+        encode_frames(np.repeat(mask[..., None], 3, axis=3), tmp, w, h, fps, EncodeSettings.from_config({"lossless": True}))
     return video_out, mask_out

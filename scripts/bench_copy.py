@@ -56,7 +56,7 @@ def disk_usage(path):
 def reencode_repaired_segments(video, work, first_frames, preset):
     """Seconds ffmpeg alone takes to re-encode the keyframe-to-keyframe stretches holding these
     frames (the least any tool must re-encode to change them and stream-copy the rest)."""
-    from aivid.probe import probe
+    from aivid.media.probe import probe
 
     info = probe(video)
     keys = info.index.keyframes + [info.frames]

@@ -47,11 +47,11 @@ import json, resource, sys, time
 op, *args = sys.argv[1:]
 t = time.perf_counter()
 if op == "decode":
-    from aivid.decode import decode_to_zarr
+    from aivid.media.decode import decode_to_zarr
     decode_to_zarr(args[0], args[1])
 else:
-    from aivid.encode import EncodeSettings, encode_zarr
-    encode_zarr(args[0], args[1], EncodeSettings(preset=args[2]))
+    from aivid.media.encode import EncodeSettings, encode_zarr
+    encode_zarr(args[0], args[1], EncodeSettings.from_config({"preset": args[2]}))
 own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 print(json.dumps({"seconds": time.perf_counter() - t, "python_rss_mb": own, "ffmpeg_rss_mb": child}))
@@ -65,7 +65,7 @@ def measured(op, *args):
 
 
 def ratios(clip, work, preset):
-    from aivid.probe import probe
+    from aivid.media.probe import probe
 
     info = probe(clip)
     plain_decode = timed("ffmpeg", "-nostdin", "-v", "error", "-i", clip, "-f", "rawvideo", "-pix_fmt", "rgb24",

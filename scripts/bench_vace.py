@@ -99,9 +99,10 @@ def main():
     args = parser.parse_args()
     import torch
 
-    from aivid.backends.vace import place_pipeline, store_fp8_and_pick_attention, torch_dtype
-    from aivid.backends.vace_cache import install_stack_cache
-    from aivid.backends.vace_speed import compile_blocks
+    from aivid.repair.backends.vace import place_pipeline, store_fp8_and_pick_attention, torch_dtype
+    from aivid.workflow.config import section
+    from aivid.repair.backends.vace_cache import install_stack_cache
+    from aivid.repair.backends.vace_speed import compile_blocks
 
     dtype = torch_dtype(args.dtype)
     full = tokens(args.frames, args.height, args.width)
@@ -110,9 +111,9 @@ def main():
         pipe.set_progress_bar_config(disable=True)
         offload, *levers = mode.split("+")
         guidance = 1.0 if "cfg1" in levers else args.guidance
-        store_fp8_and_pick_attention(pipe, {"fp8_storage": "fp8" in levers, "dtype": args.dtype})
+        store_fp8_and_pick_attention(pipe, section("inpaint", {"fp8_storage": "fp8" in levers, "dtype": args.dtype}))
         cache = next((install_stack_cache(pipe.transformer, float(x[5:])) for x in levers if x.startswith("cache")), None)
-        place_pipeline(pipe, {"device": args.device, "offload": offload, "vae_tiling": False})
+        place_pipeline(pipe, section("inpaint", {"device": args.device, "offload": offload, "vae_tiling": False}))
         embeds = torch.randn(1, args.text_len, pipe.transformer.config.text_dim, dtype=dtype)
         if "compile" in levers:
             compile_blocks(pipe, True)

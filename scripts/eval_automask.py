@@ -22,9 +22,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aivid.automask import detect_span  # noqa: E402
-from aivid.decode import read_frames  # noqa: E402
-from aivid.probe import probe  # noqa: E402
+from aivid.masks.automatic import detect_span  # noqa: E402
+from aivid.media.decode import read_frames  # noqa: E402
+from aivid.media.probe import probe  # noqa: E402
 
 
 def load_luma(path, frames):

@@ -3,7 +3,7 @@
 
     python scripts/eval_classical.py CLIP [CLIP ...] [--frames 81] [--area 0.10]
 
-Each shot (hard cuts found with aivid.shots) of at least 24 frames is one test: a stationary box
+Each shot (hard cuts found with aivid.repair.shots) of at least 24 frames is one test: a stationary box
 covering --area of the frame is removed from up to --frames frames, filled, and compared with the
 true pixels (PSNR inside the mask, MSE pooled over the shot), for aivid's classical backend and
 for per-frame OpenCV Telea (the baseline).  Also a transient check: a 6x6 speck in one frame.
@@ -14,10 +14,11 @@ import argparse
 import cv2
 import numpy as np
 
-from aivid.backends.classical import ClassicalBackend
-from aivid.decode import read_frames
-from aivid.probe import probe
-from aivid.shots import detect_cuts
+from aivid.repair.backends.classical import ClassicalBackend
+from aivid.media.decode import read_frames
+from aivid.media.probe import probe
+from aivid.repair.shots import detect_cuts
+from aivid.workflow.config import section  # noqa: E402
 
 
 def mse(a, b, where):
@@ -39,7 +40,7 @@ def stationary_box(shape, area):
 
 def shots(path, max_frames, min_frames=24):
     info = probe(path)
-    cuts = [0] + detect_cuts(path, 0, info.frames, info=info) + [info.frames]
+    cuts = [0] + detect_cuts(path, 0, info.frames, section("plan")["shot_threshold"], info) + [info.frames]
     for a, b in zip(cuts, cuts[1:]):
         if b - a >= min_frames:
             yield a, min(b, a + max_frames)
@@ -68,7 +69,7 @@ def main():
     parser.add_argument("--frames", type=int, default=81)
     parser.add_argument("--area", type=float, default=0.10)
     args = parser.parse_args()
-    backend, everything = ClassicalBackend({}), []
+    backend, everything = ClassicalBackend(section("inpaint", {})), []
     for clip in args.clips:
         rows = evaluate(clip, args.frames, args.area, backend)
         everything += rows

@@ -23,7 +23,7 @@ def ffmpeg(*args):
 
 def ffmpeg_rgb(path, *extra):
     """ffmpeg's own rgb24 decode of `path`, as a (T, H, W, 3) array — the reference."""
-    from aivid.probe import probe
+    from aivid.media.probe import probe
 
     info = probe(path)
     raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), *extra, "-f", "rawvideo",
@@ -76,9 +76,9 @@ def clip(bikes, tmp_path_factory):
            "-sc_threshold", "0", "-crf", "16", root / "clip.mp4")
     mask = np.zeros((100, 272, 640, 3), np.uint8)
     mask[60, 200:206, 300:306] = 255  # a one-frame speck in segment 2
-    from aivid.encode import EncodeSettings, encode_frames
+    from aivid.media.encode import EncodeSettings, encode_frames
 
-    encode_frames(mask, root / "specks.mkv", 640, 272, 25, EncodeSettings(lossless=True))
+    encode_frames(mask, root / "specks.mkv", 640, 272, 25, EncodeSettings.from_config({"lossless": True}))
     return root
 
 
@@ -100,10 +100,6 @@ def planned_jobs(workdir):
     out = snakemake(workdir, "-n", "--quiet", "rules").stdout
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", out, re.M)
             if m.group(1) not in ("total", "all")}
-
-
-def planned_rules(workdir):
-    return set(planned_jobs(workdir))
 
 
 def snakemake(workdir, *args, check=True):

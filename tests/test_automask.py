@@ -14,7 +14,7 @@ def panning(bunny, tmp_path_factory):
     root = tmp_path_factory.mktemp("pan")
     ffmpeg("-i", bunny, "-frames:v", "40", "-vf", "crop=320:192:'200+3*n':200,format=gray", "-c:v", "ffv1",
            root / "pan.mkv")
-    from aivid.decode import read_frames
+    from aivid.media.decode import read_frames
 
     return read_frames(root / "pan.mkv", pix_fmt="gray")[..., 0]
 
@@ -33,7 +33,7 @@ def with_defects(clean):
 
 
 def test_detectors_find_injected_defects_and_little_else(panning):
-    from aivid.automask import detect_span
+    from aivid.masks.automatic import detect_span
 
     video, specks, logo = with_defects(panning)
     found = detect_span(video, {})
@@ -55,7 +55,7 @@ def test_detectors_find_injected_defects_and_little_else(panning):
 @pytest.fixture(scope="module")
 def still(bunny):
     """One real frame of luma (the whole 1280x720 picture) to move a camera over."""
-    from aivid.decode import read_frames
+    from aivid.media.decode import read_frames
 
     return read_frames(bunny, 60, 61, pix_fmt="gray")[0, ..., 0]
 
@@ -79,7 +79,7 @@ def draw_logo(video):
 
 def test_a_slow_pan_reveals_an_overlay(still):
     """A third of a pixel a frame: no two neighbouring frames show the camera move, but the span does."""
-    from aivid.automask import detect_span
+    from aivid.masks.automatic import detect_span
 
     video = shoot(still, [(300 + t // 3, 300) for t in range(60)] + [(320, 300 + t // 3) for t in range(60)])
     logo = draw_logo(video)
@@ -91,7 +91,7 @@ def test_a_slow_pan_reveals_an_overlay(still):
 def test_a_stuck_pixel_is_found_on_a_still_shot_where_an_overlay_is_not(still):
     """A still camera: an overlay is part of the picture as far as anything can tell, but a pixel
     that stands out from all its neighbours in every frame is a stuck one."""
-    from aivid.automask import detect_span
+    from aivid.masks.automatic import detect_span
 
     video = shoot(still, [(300, 300)] * 40)
     logo = draw_logo(video)
@@ -105,7 +105,7 @@ def test_a_stuck_pixel_is_found_on_a_still_shot_where_an_overlay_is_not(still):
 def test_an_edge_the_camera_moves_along_is_not_an_overlay(still):
     """A long horizontal edge of the scene under a horizontal pan stays on the same pixels, as an
     overlay would: undecidable, so not flagged (roads, horizons, table edges)."""
-    from aivid.automask import detect_span
+    from aivid.masks.automatic import detect_span
 
     scene = still.copy()
     scene[400:404, :] = 250  # a bright line across the whole scene
@@ -123,7 +123,7 @@ def _near(mask, pixels):
 def test_a_faint_scratch_next_to_one_found_in_the_frame_before_is_kept(panning):
     """Temporal hysteresis: a scratch bright in frame 10 and fading in frame 11 (3 px over), too faint
     there to be found on its own."""
-    from aivid.automask import detect_span
+    from aivid.masks.automatic import detect_span
 
     faint = panning[:20].copy()
     faint[11, 60:110, 154:156] = np.clip(faint[11, 60:110, 154:156].astype(int) + 12, 0, 255)
@@ -136,7 +136,7 @@ def test_a_faint_scratch_next_to_one_found_in_the_frame_before_is_kept(panning):
 
 
 def test_nothing_is_flagged_in_excluded_boxes(panning):
-    from aivid.automask import detect_span
+    from aivid.masks.automatic import detect_span
 
     video, _, _ = with_defects(panning)
     found = detect_span(video, {"exclude": [[200, 0, 120, 60]], "detectors": ["static"]})
@@ -150,8 +150,8 @@ def test_automask_command_writes_a_grey_mask_video_and_a_preview(bunny, tmp_path
                           "--preview", str(tmp_path / "sheet.png"), "--span", "16"],
                          capture_output=True, text=True, check=True)
     assert json.loads(out.stdout)["frames"] == 30
-    from aivid.decode import read_frames
-    from aivid.probe import probe
+    from aivid.media.decode import read_frames
+    from aivid.media.probe import probe
 
     info = probe(tmp_path / "mask.mkv")
     assert (info.width, info.height, info.frames, info.fps) == (320, 192, 30, "25/1")

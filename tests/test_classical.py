@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from aivid.backends.classical import ClassicalBackend
-from aivid.decode import iter_frame_blocks
+from aivid.repair.backends.classical import ClassicalBackend
+from aivid.media.decode import iter_frame_blocks
+from aivid.workflow.config import section
 
 
 def psnr(a, b, where):
@@ -22,7 +23,7 @@ def pan(bunny):
 def test_stationary_mask_under_camera_motion(pan):
     mask = np.zeros(pan.shape[:3], bool)
     mask[:, 60:120, 130:200] = True  # ~7% of the frame, never moving: the background slides past
-    out = ClassicalBackend({}).inpaint(pan, mask)
+    out = ClassicalBackend(section("inpaint", {})).inpaint(pan, mask)
     assert psnr(out, pan, mask) > 30
     assert np.array_equal(out[~mask], pan[~mask])
 
@@ -30,7 +31,7 @@ def test_stationary_mask_under_camera_motion(pan):
 def test_transient_speck_is_close_to_perfect(pan):
     mask = np.zeros(pan.shape[:3], bool)
     mask[15, 50:56, 50:56] = True
-    assert psnr(ClassicalBackend({}).inpaint(pan, mask), pan, mask) > 33
+    assert psnr(ClassicalBackend(section("inpaint", {})).inpaint(pan, mask), pan, mask) > 33
 
 
 def test_what_no_frame_shows_is_filled_spatially():
@@ -38,5 +39,5 @@ def test_what_no_frame_shows_is_filled_spatially():
     mask = np.zeros((5, 40, 40), bool)
     mask[:, 15:25, 15:25] = True  # static camera, static mask: nothing to borrow
     frames[mask] = 0
-    out = ClassicalBackend({}).inpaint(frames, mask)
+    out = ClassicalBackend(section("inpaint", {})).inpaint(frames, mask)
     assert np.abs(out[mask].astype(int) - 120).max() <= 2

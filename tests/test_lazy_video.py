@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from aivid.decode import decode_to_zarr
-from aivid.lazy import LazyVideo
+from aivid.media.decode import decode_to_zarr
+from aivid.media.lazy import LazyVideo
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ import pytest
 import zarr
 from conftest import ffmpeg_rgb
 
-from aivid.decode import decode_to_zarr, iter_frame_blocks
-from aivid.encode import EncodeSettings, encode_frames, encode_zarr
+from aivid.media.decode import decode_to_zarr, iter_frame_blocks
+from aivid.media.encode import EncodeSettings, encode_frames, encode_zarr
 from aivid.errors import AividError
-from aivid.probe import probe
+from aivid.media.probe import probe
 
 
 def test_probe_real_clip(bikes):
@@ -57,7 +57,7 @@ def test_decoding_from_a_keyframe_jumps_straight_to_it(media, tmp_path, gop):
     with B-frames and with an open GOP (whose first pictures refer back across the keyframe)."""
     from conftest import ffmpeg
 
-    from aivid.decode import seek_options
+    from aivid.media.decode import seek_options
 
     src = tmp_path / f"{gop}.mp4"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x96:rate=30000/1001", "-frames:v", "90", "-c:v", "libx264",
@@ -72,7 +72,7 @@ def test_decoding_from_a_keyframe_jumps_straight_to_it(media, tmp_path, gop):
 
 def test_lossless_round_trip_is_bit_exact(bikes, tmp_path):
     decode_to_zarr(bikes, tmp_path / "v.zarr")
-    encode_zarr(tmp_path / "v.zarr", tmp_path / "out.mkv", EncodeSettings(lossless=True))
+    encode_zarr(tmp_path / "v.zarr", tmp_path / "out.mkv", EncodeSettings.from_config({"lossless": True}))
     assert np.array_equal(ffmpeg_rgb(tmp_path / "out.mkv"), ffmpeg_rgb(bikes))
     assert probe(tmp_path / "out.mkv").fps == "25/1"
 

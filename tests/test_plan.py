@@ -2,16 +2,17 @@
 
 import numpy as np
 
-from aivid.lazy import LazyVideo
-from aivid.plan import plan_segment, tiles_for, windows_for
-from aivid.segments import plan_segments
-from aivid.shots import detect_cuts
+from aivid.media.lazy import LazyVideo
+from aivid.repair.plan import plan_segment, tiles_for, windows_for
+from aivid.workflow.segments import plan_segments
+from aivid.repair.shots import detect_cuts
+from aivid.workflow.config import section
 
 SETTINGS = {"margin": 8, "window": 20, "overlap": 4, "context_frames": 3}
 
 
 def test_cuts_found_in_real_footage(bikes):
-    assert detect_cuts(bikes, 0, 250) == [30, 76, 137, 187, 242]
+    assert detect_cuts(bikes, 0, 250, section("plan")["shot_threshold"]) == [30, 76, 137, 187, 242]
 
 
 def test_segments_start_on_keyframes():

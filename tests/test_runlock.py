@@ -3,7 +3,7 @@
 import os
 import subprocess
 
-from aivid.runlock import _start_time, claim_run_directory
+from aivid.workflow.runlock import _start_time, claim_run_directory
 
 
 def test_stale_lock_of_a_dead_runner_is_removed(tmp_path):

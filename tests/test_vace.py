@@ -9,12 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import TINY, ffmpeg_rgb, planned_rules
+from conftest import TINY, ffmpeg_rgb, planned_jobs
+
+from aivid.workflow.config import section
 
 REPO = Path(__file__).resolve().parent.parent
+
+
 @pytest.fixture(scope="session")
 def embeddings(tiny_model, tmp_path_factory):
-    from aivid.prompts import encode_prompts, load_prompts
+    from aivid.repair.prompts import encode_prompts, load_prompts
 
     path = tmp_path_factory.mktemp("prompts") / "p.safetensors"
     encode_prompts({"model": str(tiny_model), "prompt": "clean background", "negative_prompt": "logo",
@@ -23,7 +27,7 @@ def embeddings(tiny_model, tmp_path_factory):
 
 
 def test_working_size_and_frame_rule():
-    from aivid.backends.vace import padded_length, working_size
+    from aivid.repair.backends.vace import padded_length, working_size
 
     assert working_size(480, 832, 480 * 832, 256) == (480, 832)
     h, w = working_size(1080, 1920, 480 * 832, 256)
@@ -33,13 +37,13 @@ def test_working_size_and_frame_rule():
 
 
 def test_windows_never_load_the_text_encoder(tiny_model, embeddings, tmp_path):
-    from aivid.backends.vace import VaceBackend
+    from aivid.repair.backends.vace import VaceBackend
 
     model = tmp_path / "no-text-encoder"
     shutil.copytree(tiny_model, model)
     shutil.rmtree(model / "text_encoder")
     shutil.rmtree(model / "tokenizer")
-    backend = VaceBackend({"model": str(model), **TINY})
+    backend = VaceBackend(section("inpaint", {"model": str(model), **TINY}))
     frames = np.random.default_rng(0).integers(0, 255, (7, 40, 52, 3), dtype=np.uint8)
     mask = np.zeros((7, 40, 52), bool)
     mask[:, 10:22, 12:30] = True
@@ -50,7 +54,7 @@ def test_windows_never_load_the_text_encoder(tiny_model, embeddings, tmp_path):
 
 
 def test_colour_correction_removes_a_global_shift():
-    from aivid.backends.vace import colour_correct, colour_error
+    from aivid.repair.backends.vace import colour_correct, colour_error
 
     rng = np.random.default_rng(1)
     original = rng.integers(40, 200, (5, 32, 32, 3)).astype(np.uint8)
@@ -62,10 +66,10 @@ def test_colour_correction_removes_a_global_shift():
 
 
 def test_missing_model_is_one_clear_line(tmp_path):
-    from aivid.backends.vace import VaceBackend
+    from aivid.repair.backends.vace import VaceBackend
     from aivid.errors import AividError
 
-    backend = VaceBackend({"model": str(tmp_path / "nowhere"), **TINY})
+    backend = VaceBackend(section("inpaint", {"model": str(tmp_path / "nowhere"), **TINY}))
     with pytest.raises(AividError, match="cannot load the VACE model"):
         backend.inpaint(np.zeros((5, 32, 32, 3), np.uint8), np.ones((5, 32, 32), bool),
                         {"prompt_embeds": {}, "window": {"id": "w", "frames": [0, 5]}, "tile": 0})
@@ -87,11 +91,11 @@ def test_workflow_with_chained_vace_windows(vace_run):
     try:  # a sampling setting re-runs the windows only: no new plan, no new prompt embeddings
         config["inpaint"]["steps"] = 1
         (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-        planned = planned_rules(tmp_path)
+        planned = set(planned_jobs(tmp_path))
         assert "inpaint" in planned and not planned & {"prompt", "plan", "mask", "decode"}
         config["inpaint"]["guidance"] = 1.0  # guidance-free needs embeddings without the negative prompt
         (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-        assert "prompt" in planned_rules(tmp_path)
+        assert "prompt" in set(planned_jobs(tmp_path))
     finally:
         (tmp_path / "config.yaml").write_text(original)
 
@@ -107,18 +111,18 @@ def test_benchmark_script_runs_on_cpu_with_the_tiny_model(tiny_model):
 
 
 def test_fp8_storage_and_attention_backend(tiny_model, embeddings):
-    from aivid.backends.vace import VaceBackend
+    from aivid.repair.backends.vace import VaceBackend
     from aivid.errors import AividError
 
     frames = np.random.default_rng(0).integers(0, 255, (5, 32, 48, 3), dtype=np.uint8)
     mask = np.zeros((5, 32, 48), bool)
     mask[:, 8:20, 10:30] = True
     context = {"prompt_embeds": embeddings, "window": {"id": "w", "frames": [0, 5]}, "tile": 0}
-    plain = VaceBackend({"model": str(tiny_model), **TINY}).inpaint(frames, mask, context)
-    native = VaceBackend({"model": str(tiny_model), **TINY, "attention": "native"}).inpaint(frames, mask, context)
+    plain = VaceBackend(section("inpaint", {"model": str(tiny_model), **TINY})).inpaint(frames, mask, context)
+    native = VaceBackend(section("inpaint", {"model": str(tiny_model), **TINY, "attention": "native"})).inpaint(frames, mask, context)
     assert np.array_equal(native, plain)
-    fp8 = VaceBackend({"model": str(tiny_model), **TINY, "fp8_storage": True}).inpaint(frames, mask, context)
+    fp8 = VaceBackend(section("inpaint", {"model": str(tiny_model), **TINY, "fp8_storage": True})).inpaint(frames, mask, context)
     assert fp8.shape == plain.shape
     assert not np.array_equal(fp8[mask], plain[mask])  # weights really went through float8
     with pytest.raises(AividError, match="attention backend 'nonsense'"):
-        VaceBackend({"model": str(tiny_model), **TINY, "attention": "nonsense"}).inpaint(frames, mask, context)
+        VaceBackend(section("inpaint", {"model": str(tiny_model), **TINY, "attention": "nonsense"})).inpaint(frames, mask, context)

@@ -5,6 +5,7 @@ import pytest
 import torch
 from conftest import TINY
 from safetensors.torch import load_file, save_file
+from aivid.workflow.config import section
 
 FRAMES = np.random.default_rng(0).integers(0, 255, (5, 32, 48, 3), dtype=np.uint8)
 MASK = np.zeros((5, 32, 48), bool)
@@ -14,19 +15,19 @@ MASK[:, 8:20, 10:30] = True
 @pytest.fixture(scope="module")
 def fill(tiny_model, tmp_path_factory):
     """Inpaint the module's test window with the tiny model and extra options."""
-    from aivid.backends.vace import VaceBackend
-    from aivid.prompts import encode_prompts, load_prompts
+    from aivid.repair.backends.vace import VaceBackend
+    from aivid.repair.prompts import encode_prompts, load_prompts
 
     path = tmp_path_factory.mktemp("prompts") / "p.safetensors"
     encode_prompts({"model": str(tiny_model), "prompt": "clean background", "negative_prompt": "logo",
                     "guidance": 5.0, "max_sequence_length": 16}, path)
     context = {"prompt_embeds": load_prompts(path), "window": {"id": "w", "frames": [0, 5]}, "tile": 0}
-    return lambda **options: VaceBackend({"model": str(tiny_model), **TINY, **options}).inpaint(FRAMES, MASK, context)
+    return lambda **options: VaceBackend(section("inpaint", {"model": str(tiny_model), **TINY, **options})).inpaint(FRAMES, MASK, context)
 
 
 def test_presets_resolve_to_the_documented_settings(tiny_model):
-    from aivid.backends.vace import VaceBackend, load_pipeline
-    from aivid.backends.vace_speed import apply_preset, set_flow_shift
+    from aivid.repair.backends.vace import VaceBackend, load_pipeline
+    from aivid.repair.backends.vace_speed import apply_preset, set_flow_shift
     from aivid.errors import AividError
 
     assert apply_preset({"preset": "fast"}) == {"preset": "fast", "steps": 4, "guidance": 1.0, "shift": 5.0}
@@ -35,7 +36,7 @@ def test_presets_resolve_to_the_documented_settings(tiny_model):
     assert apply_preset({"preset": "fast", "steps": 6, "guidance": None})["steps"] == 6  # set keys win
     with pytest.raises(AividError, match="unknown preset 'turbo'"):
         apply_preset({"preset": "turbo"})
-    backend = VaceBackend({"model": str(tiny_model), "device": "cpu", "dtype": "float32", "preset": "fast"})
+    backend = VaceBackend(section("inpaint", {"model": str(tiny_model), "device": "cpu", "dtype": "float32", "preset": "fast"}))
     assert (backend.options["steps"], backend.options["guidance"]) == (4, 1.0)
     pipe = load_pipeline(backend.options)
     set_flow_shift(pipe, 5.0)
@@ -77,7 +78,7 @@ def transformer_and_inputs(tiny_model):
 
 @torch.no_grad()
 def test_stack_cache_at_threshold_zero_is_bit_identical(tiny_model):
-    from aivid.backends.vace_cache import install_stack_cache
+    from aivid.repair.backends.vace_cache import install_stack_cache
 
     model, inputs = transformer_and_inputs(tiny_model)
     steps = [torch.tensor([t]) for t in (999.0, 999.0, 700.0, 700.0, 400.0)]
@@ -89,7 +90,7 @@ def test_stack_cache_at_threshold_zero_is_bit_identical(tiny_model):
 
 @torch.no_grad()
 def test_stack_cache_skips_the_whole_stack_and_counts_hints_once(tiny_model):
-    from aivid.backends.vace_cache import install_stack_cache
+    from aivid.repair.backends.vace_cache import install_stack_cache
 
     model, inputs = transformer_and_inputs(tiny_model)
     full = lambda t: type(model).forward(model, timestep=torch.tensor([t]), **inputs)[0]
@@ -109,7 +110,7 @@ def test_stack_cache_skips_the_whole_stack_and_counts_hints_once(tiny_model):
 
 
 def test_stack_cache_in_a_window(fill):
-    from aivid.backends.vace import _PIPELINES
+    from aivid.repair.backends.vace import _PIPELINES
 
     exact = fill(steps=8)
     cached = fill(steps=8, cache_threshold=0.3)
@@ -126,7 +127,7 @@ def test_replacing_a_lora_file_changes_the_inpaint_settings(tiny_model, tmp_path
     import os
     import shutil
 
-    from aivid.config import resolve_inpaint
+    from aivid.workflow.config import resolve_inpaint
 
     shutil.copy(tiny_model.parent / "loras" / "comfy.safetensors", tmp_path / "style.safetensors")
     before = {"lora": [{"path": "style.safetensors"}]}
@@ -135,4 +136,3 @@ def test_replacing_a_lora_file_changes_the_inpaint_settings(tiny_model, tmp_path
     after = {"lora": [{"path": "style.safetensors"}]}
     resolve_inpaint(after, tmp_path, "config")
     assert before["lora"][0]["path"] == after["lora"][0]["path"] and before != after
-    assert after["steps"] == 30  # the preset was applied too

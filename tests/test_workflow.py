@@ -2,17 +2,19 @@
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import numpy as np
 import pytest
 import yaml
 from browser import chromium, play_in_browser
-from conftest import (DILATE, FEATHER, REPO, SNAKEFILE, ffmpeg, ffmpeg_rgb, planned_jobs, planned_rules, snakemake,
-                      write_config)
+from conftest import DILATE, FEATHER, SNAKEFILE, ffmpeg, ffmpeg_rgb, planned_jobs, snakemake, write_config
 
 
 
@@ -33,15 +35,15 @@ def test_output_keeps_every_untouched_pixel(finished, clip):
     far = mask_distance(clip) > DILATE + FEATHER + 1
     assert np.array_equal(repaired[far], source[far])
     assert not np.array_equal(repaired[5:20, 30:62, 40:88], source[5:20, 30:62, 40:88])
-    from aivid.boxes import box_of
-    from aivid.lazy import LazyVideo
+    from aivid.repair.boxes import box_of
+    from aivid.media.lazy import LazyVideo
 
     for seg, a in ((0, 0), (2, 50)):  # the blended box is laid over the right frames, exactly
         store = finished / "results" / "clip" / f"seg{seg}" / "repaired.zarr"
         first, last, y0, y1, x0, x1 = box_of(store)
         blended = LazyVideo.open(store)[first:last, y0:y1, x0:x1].numpy()
         assert np.array_equal(repaired[a + first : a + last, y0:y1, x0:x1], blended)
-    from aivid.probe import probe
+    from aivid.media.probe import probe
 
     assert probe(out).fps == "25/1" and probe(out).frames == 100
 
@@ -62,16 +64,33 @@ def test_transient_speck_comes_out_close_to_perfect(finished, clip):
     assert 10 * np.log10(255**2 / max(err, 1e-9)) > 30
 
 
-def test_edits_rerun_only_what_they_touch(finished):
-    config = yaml.safe_load((finished / "config.yaml").read_text())
-    assert planned_rules(finished) == set()
-    config["output"]["crf"] = 20  # an output setting: only encoding
-    (finished / "config.yaml").write_text(yaml.safe_dump(config))
-    assert planned_rules(finished) <= {"piece", "concat"} and "concat" in planned_rules(finished)
-    config["mask"]["dilate"] = DILATE + 2  # a mask setting: masks and what follows, never decoding
-    (finished / "config.yaml").write_text(yaml.safe_dump(config))
-    rules = planned_rules(finished)
-    assert {"mask", "plan", "concat"} <= rules and not rules & {"decode", "probe", "segments"}
+def executed_jobs(proc):
+    """{rule: jobs} a finished Snakemake run executed, from the job headers it logged."""
+    found = re.finditer(r"^(?:local)?(?:rule|checkpoint) (\w+):$", proc.stderr, re.M)
+    return dict(Counter(m.group(1) for m in found if m.group(1) != "all"))
+
+
+def test_edits_rerun_only_what_they_touch(finished, tmp_path):
+    """Real reruns of a copy of a finished run: each edit executes exactly the jobs it affects."""
+    run = tmp_path / "run"
+    shutil.copytree(finished, run, symlinks=True)  # modification times kept
+    assert executed_jobs(snakemake(run)) == {}
+    plans = [json.loads(p.read_text()) for p in sorted(run.glob("results/clip/seg*/plan.json"))]
+    windows, repaired = sum(len(p["windows"]) for p in plans), sum(p["work"] for p in plans)
+    assert (windows, repaired) == (3, 2), plans
+    config = yaml.safe_load((run / "config.yaml").read_text())
+
+    def edit(section, key, value):
+        config.setdefault(section, {})[key] = value
+        (run / "config.yaml").write_text(yaml.safe_dump(config))
+        return executed_jobs(snakemake(run))
+
+    assert edit("output", "crf", 20) == {"piece": 4, "concat": 1}  # an output setting: only encoding
+    assert edit("inpaint", "max_offset", 30) == {"inpaint": windows, "blend": repaired, "piece": repaired,
+                                                   "concat": 1}  # the fill: windows onwards, no mask or plan
+    jobs = edit("mask", "dilate", DILATE + 2)  # masks, and what their plans lead to
+    assert jobs["mask"] == 4 and jobs["plan"] == 4 and jobs["concat"] == 1, jobs
+    assert set(jobs) <= {"mask", "plan", "decode", "inpaint", "blend", "piece", "concat"}, jobs
 
 
 def test_sigkill_then_resume_matches_uninterrupted_run(clip, finished, tmp_path):
@@ -93,14 +112,6 @@ def test_sigkill_then_resume_matches_uninterrupted_run(clip, finished, tmp_path)
     a = ffmpeg_rgb(tmp_path / "results" / "clip" / "output.mkv")
     b = ffmpeg_rgb(finished / "results" / "clip" / "output.mkv")
     assert np.array_equal(a, b)  # same config, same output
-
-
-def test_lint_and_format_are_clean():
-    lint = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--lint", "--directory",
-                           str(REPO)], capture_output=True, text=True)
-    assert lint.returncode == 0, lint.stdout + lint.stderr
-    fmt = subprocess.run(["snakefmt", "--check", str(REPO / "workflow")], capture_output=True, text=True)
-    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
 BAD_CONFIGS = [
@@ -139,7 +150,7 @@ def bad_config(clip, tmp_path, change):
 @pytest.mark.parametrize("change,problem", BAD_CONFIGS)
 def test_bad_config_is_one_clear_error(clip, tmp_path, monkeypatch, change, problem):
     """What the Snakefile calls when it parses the config (the CLI run is checked below)."""
-    from aivid.config import checked_config
+    from aivid.workflow.config import checked_config
     from aivid.errors import AividError
 
     config = bad_config(clip, tmp_path, change)
@@ -169,7 +180,7 @@ def test_empty_mask_gives_the_source_back_with_its_audio(bunny, tmp_path):
     snakemake(tmp_path)
     out = tmp_path / "results" / "bunny" / "output.mkv"
     assert np.array_equal(ffmpeg_rgb(out), ffmpeg_rgb(bunny))
-    from aivid.probe import probe
+    from aivid.media.probe import probe
 
     assert probe(out).has_audio and probe(out).audio[0]["codec"] == "aac"
     assert not list(tmp_path.glob("results/bunny/seg*/frames.zarr"))  # nothing to repair: nothing decoded
@@ -191,8 +202,8 @@ def test_untouched_segments_are_stream_copied(clip, copied):
     errors = subprocess.run(["ffmpeg", "-v", "error", "-i", str(out), "-f", "null", "-"],
                             capture_output=True, text=True).stderr
     assert errors == ""
-    from aivid.lazy import LazyVideo
-    from aivid.probe import probe
+    from aivid.media.lazy import LazyVideo
+    from aivid.media.probe import probe
 
     info = probe(out)
     assert (info.frames, info.fps, info.codec) == (100, "25/1", "h264")
@@ -206,7 +217,7 @@ def test_untouched_segments_are_stream_copied(clip, copied):
         video = LazyVideo.open(seg0 / store)
         stored = [p for p in (seg0 / store).iterdir() if p.name[0].isdigit()]
         assert 0 < len(stored) < np.prod(-(-np.array(video.shape) // video.chunks)), store
-    from aivid.boxes import box_of
+    from aivid.repair.boxes import box_of
 
     for seg, a in ((0, 0), (2, 50)):  # repaired segments: encoded at the set quality
         store = tmp_path / "results" / "clip" / f"seg{seg}" / "repaired.zarr"
@@ -236,7 +247,7 @@ def test_only_the_gops_a_repair_reaches_are_re_encoded(clip, tmp_path):
     logs = tmp_path / "logs" / "clip"
     assert "frames 25-50 re-encoded, 25 of the segment's 50 frames" in (logs / "seg0" / "piece_ts.log").read_text()
     assert "frames 50-75 re-encoded, 25 of the segment's 50 frames" in (logs / "seg1" / "piece_ts.log").read_text()
-    from aivid.lazy import LazyVideo
+    from aivid.media.lazy import LazyVideo
 
     blended = LazyVideo.open(tmp_path / "results" / "clip" / "seg0" / "repaired.zarr")[30:36, 30:62, 40:88].numpy()
     assert not np.array_equal(blended, source[30:36, 30:62, 40:88])

@@ -13,6 +13,4 @@ rule blend:
     params:
         feather=CONFIG["mask"]["feather"],
     run:  # in Snakemake's own process: a job costs its work, not a Python start-up
-        from aivid.steps import run_here
-
-        run_here(rule, input, output, params, wildcards, log)
+        steps.run_here(steps.blend, input, output, params, wildcards, log)

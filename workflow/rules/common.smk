@@ -6,9 +6,12 @@ from snakemake.utils import min_version
 
 min_version("8.0")
 
-from aivid.config import checked_config
 from aivid.errors import AividError
-from aivid.prompts import prompt_key, prompt_options
+from aivid.output.route import piece_name, segment_route
+from aivid.repair.plan import window_of
+from aivid.repair.prompts import prompt_key, prompt_options
+from aivid.workflow import steps
+from aivid.workflow.config import checked_config
 
 DEMO_VIDEO, DEMO_MASK = "resources/demo/input.mp4", "resources/demo/specks.mkv"
 
@@ -33,7 +36,7 @@ except AividError as exc:
     sys.exit(1)
 
 if workflow.is_main_process:
-    from aivid.runlock import claim_run_directory
+    from aivid.workflow.runlock import claim_run_directory
 
     if claim_run_directory():
         sys.stderr.write("aivid: removed the lock left by an interrupted run\n")
@@ -88,9 +91,7 @@ def previous_window(wildcards):
     """Chained backends condition each window on the one before it (same tile)."""
     if not CONFIG["inpaint_chained"]:
         return []
-    window = next(
-        w for w in segment_plan(wildcards)["windows"] if w["id"] == wildcards.win
-    )
+    window = window_of(segment_plan(wildcards), wildcards.win)
     if not window["prev"]:
         return []
     return [
@@ -98,12 +99,36 @@ def previous_window(wildcards):
     ]
 
 
+def route(video, seg, plan=None):
+    """How a segment becomes a piece (aivid.output.route.segment_route); None while that depends
+    on its plan and `plan` is not given."""
+    untouched = seg in VIDEOS[video]["untouched"]
+    return segment_route(VIDEOS[video]["piece_ext"], untouched, plan)
+
+
+def needs_plan(video, seg):
+    return route(video, seg) is None
+
+
+def piece_plan(wildcards):
+    """The plan, for the segments whose route depends on it."""
+    if needs_plan(wildcards.video, wildcards.seg):
+        return [f"results/{wildcards.video}/seg{wildcards.seg}/plan.json"]
+    return []
+
+
 def repaired_segment(wildcards):
-    """Only segments with work are decoded (their repair boxes), repaired and blended; others are
-    re-encoded directly."""
-    if segment_plan(wildcards)["work"]:
+    """Only segments with work are decoded (their repair boxes), repaired and blended."""
+    chosen = route(wildcards.video, wildcards.seg) or route(
+        wildcards.video, wildcards.seg, segment_plan(wildcards)
+    )
+    if chosen in ("repair", "repair_gops"):
         return [f"results/{wildcards.video}/seg{wildcards.seg}/repaired.zarr"]
     return []
+
+
+def segment_untouched(wildcards):
+    return wildcards.seg in VIDEOS[wildcards.video]["untouched"]
 
 
 def segment_plans(wildcards):
@@ -113,36 +138,28 @@ def segment_plans(wildcards):
     return [
         f"results/{wildcards.video}/seg{seg}/plan.json"
         for seg in segment_ids(wildcards)
-        if not copied_unplanned(wildcards.video, seg)
+        if needs_plan(wildcards.video, seg)
     ]
 
 
-def unplanned_copies(wildcards):
-    """Listed plainly too, so the copies start at once instead of after the first plan."""
+def unplanned_pieces(wildcards):
+    """The pieces of segments no mask source can touch (known from the config), listed plainly
+    too, so that they start at once instead of after the first plan."""
     return [
-        f"results/{wildcards.video}/seg{seg}/copy.ts"
+        segment_piece(wildcards.video, seg)
         for seg in segment_ids(wildcards)
-        if copied_unplanned(wildcards.video, seg)
+        if not needs_plan(wildcards.video, seg)
     ]
-
-
-def copied_unplanned(video, seg):
-    """A segment no mask source can touch (known from the config) is copied without mask or plan."""
-    return VIDEOS[video]["piece_ext"] == "ts" and seg in VIDEOS[video]["untouched"]
 
 
 def segment_pieces(wildcards):
-    """Untouched segments of a stream-copyable source are copied; the others are encoded."""
+    """Every segment's piece, in order: its route decides which."""
     return [segment_piece(wildcards.video, seg) for seg in segment_ids(wildcards)]
 
 
 def segment_piece(video, seg):
-    ext = VIDEOS[video]["piece_ext"]
-    if copied_unplanned(video, seg) or (
-        ext == "ts" and not plan_of(video, seg)["work"]
-    ):
-        return f"results/{video}/seg{seg}/copy.ts"
-    return f"results/{video}/seg{seg}/piece.{ext}"
+    chosen = route(video, seg) or route(video, seg, plan_of(video, seg))
+    return f"results/{video}/seg{seg}/{piece_name(VIDEOS[video]['piece_ext'], chosen)}"
 
 
 def settings(stage):

@@ -3,7 +3,7 @@ rule piece:
         video=source_video,
         probe="results/{video}/probe.json",
         segments="results/{video}/segments.json",
-        plan="results/{video}/seg{seg}/plan.json",
+        plan=piece_plan,
         repaired=repaired_segment,
         settings=settings("output"),
     output:
@@ -12,10 +12,9 @@ rule piece:
         "logs/{video}/seg{seg}/piece_{ext}.log",
     params:
         output=CONFIG["output"],
+        untouched=segment_untouched,
     run:  # in Snakemake's own process: a job costs its work, not a Python start-up
-        from aivid.steps import run_here
-
-        run_here(rule, input, output, params, wildcards, log)
+        steps.run_here(steps.piece, input, output, params, wildcards, log)
 
 
 rule copy_piece:
@@ -28,9 +27,7 @@ rule copy_piece:
     log:
         "logs/{video}/seg{seg}/copy_piece.log",
     run:  # in Snakemake's own process: a job costs its work, not a Python start-up
-        from aivid.steps import run_here
-
-        run_here(rule, input, output, params, wildcards, log)
+        steps.run_here(steps.copy_piece, input, output, params, wildcards, log)
 
 
 rule concat:
@@ -39,7 +36,7 @@ rule concat:
         probe="results/{video}/probe.json",
         segments="results/{video}/segments.json",
         plans=segment_plans,
-        copies=unplanned_copies,
+        unplanned=unplanned_pieces,
         pieces=segment_pieces,
     output:
         report(
@@ -50,6 +47,4 @@ rule concat:
     log:
         "logs/{video}/concat_{ext}.log",
     run:  # in Snakemake's own process: a job costs its work, not a Python start-up
-        from aivid.steps import run_here
-
-        run_here(rule, input, output, params, wildcards, log)
+        steps.run_here(steps.concat, input, output, params, wildcards, log)

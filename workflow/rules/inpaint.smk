@@ -8,7 +8,7 @@ rule prompt:
     params:
         inpaint=prompt_options(CONFIG["inpaint"]),
     script:
-        "../scripts/step.py"
+        "../scripts/prompt.py"
 
 
 rule inpaint:
@@ -33,4 +33,4 @@ rule inpaint:
     params:
         inpaint=CONFIG["inpaint"],
     script:
-        "../scripts/step.py"
+        "../scripts/inpaint.py"

@@ -14,7 +14,6 @@ rule mask:
     params:
         video=lambda wildcards: VIDEOS[wildcards.video],
         mask=CONFIG["mask"],
+        shot_threshold=CONFIG["plan"]["shot_threshold"],
     run:  # in Snakemake's own process: a job costs its work, not a Python start-up
-        from aivid.steps import run_here
-
-        run_here(rule, input, output, params, wildcards, log)
+        steps.run_here(steps.mask, input, output, params, wildcards, log)

@@ -12,6 +12,4 @@ checkpoint plan:
         plan=CONFIG["plan"],
         backend=CONFIG["inpaint"]["backend"],
     run:  # in Snakemake's own process: a job costs its work, not a Python start-up
-        from aivid.steps import run_here
-
-        run_here(rule, input, output, params, wildcards, log)
+        steps.run_here(steps.plan, input, output, params, wildcards, log)

@@ -1,0 +1,176 @@
+"""Frame-exact decoding through ffmpeg: as a stream of blocks, or into a Zarr store."""
+
+import bisect
+import contextlib
+import subprocess
+from fractions import Fraction
+
+import ffmpeg
+import numpy as np
+
+from aivid.atomic import atomic_output
+from aivid.errors import AividError
+from aivid.media.ffmpeg_bin import StderrCollector, last_error_line, require
+from aivid.media.probe import packet_index, probe
+from aivid.media.store import FRAME_CHUNK, BackgroundWriter, ChunkWriter, create_video_array, default_chunks
+
+
+def _frame_range(info, start, stop):
+    stop = info.frames if stop is None else min(int(stop), info.frames)
+    start = int(start or 0)
+    if start < 0 or start >= stop:
+        raise AividError(info.path, f"empty frame range [{start}, {stop}) of a {info.frames}-frame video")
+    return start, stop
+
+
+def seek_seconds(info, start, after=False):
+    """An input seek time that lands exactly on frame `start` (presentation order).
+
+    ffmpeg's accurate seek drops decoded frames before the target, so aiming half-way between
+    frame start-1 and frame start makes the first delivered frame exactly frame `start`.  A stream
+    copy starts at the keyframe at or before the target instead, so with `after` (start being a
+    keyframe) it aims half-way between frame start and start+1.
+    """
+    if start == 0:
+        return None
+    index = info.index or packet_index(info.path)
+    pts = index.pts
+    if len(pts) <= start:
+        return None
+    lo, hi = (start, start + 1) if after and start + 1 < len(pts) else (start - 1, start)
+    mid = Fraction(pts[lo] + pts[hi], 2)
+    return float(mid * index.time_base) - info.start_time
+
+
+def seek_options(info, start):
+    """ffmpeg input options that start decoding exactly at frame `start`.
+
+    A keyframe is reached directly: the demuxer jumps to it and nothing before it is decoded (an
+    accurate seek to it would jump to the keyframe before and decode that whole GOP first, only
+    to drop it).  Any other frame needs the accurate seek of seek_seconds.
+    """
+    if start == 0:
+        return {}
+    index = info.index or packet_index(info.path)
+    i = bisect.bisect_left(index.keyframes, start)
+    on_key = i < len(index.keyframes) and index.keyframes[i] == start and start + 1 < len(index.pts)
+    seek = seek_seconds(info, start, after=on_key)
+    if seek is None or seek <= 0:
+        return {}
+    return {"ss": f"{seek:.6f}", **({"noaccurate_seek": None} if on_key else {})}
+
+
+def _ffmpeg_args(info, start, count, pix_fmt, size, crop=None):
+    in_kw = seek_options(info, start)
+    stream = ffmpeg.input(info.path, **in_kw).video
+    if size is not None:
+        stream = stream.filter("scale", size[0], size[1], flags="area")
+    if crop is not None:  # after the conversion, so the pixels equal those of whole frames
+        stream = stream.filter("format", pix_fmt).filter("crop", crop[2], crop[3], crop[0], crop[1])
+    skip = start if (start and not in_kw) else 0  # no usable timestamps: decode and discard
+    out = stream.output("pipe:", format="rawvideo", pix_fmt=pix_fmt, fps_mode="passthrough",
+                        **{"frames:v": count + skip})
+    return out.global_args("-nostdin", "-v", "error").compile(), skip
+
+
+@contextlib.contextmanager
+def _ffmpeg_process(args, path):
+    require("ffmpeg")
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    errors = StderrCollector(proc.stderr)
+    try:
+        yield proc, errors
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
+def iter_frame_blocks(path, start=0, stop=None, block=FRAME_CHUNK, pix_fmt="rgb24", size=None,
+                      info=None, ring=4, crop=None):
+    """Yield (first_frame, frames) blocks of decoded frames [start, stop), exactly.
+
+    `size` (width, height) scales the frames; `crop` (x, y, width, height) keeps only that box.
+
+    Blocks are (n, H, W, C) uint8 views into a small ring of reused buffers: a block stays valid
+    until `ring - 1` further blocks have been yielded.  Memory does not grow with video length.
+    """
+    info = info or probe(path)
+    start, stop = _frame_range(info, start, stop)
+    channels = {"rgb24": 3, "gray": 1}[pix_fmt]
+    width, height = crop[2:] if crop else size or (info.width, info.height)
+    args, skip = _ffmpeg_args(info, start, stop - start, pix_fmt, size, crop)
+    buffers = [np.empty((block, height, width, channels), np.uint8) for _ in range(ring)]
+    with _ffmpeg_process(args, path) as (proc, errors):
+        for _ in range(skip):
+            proc.stdout.read(width * height * channels)
+        done = 0
+        while done < stop - start:
+            buf = buffers[(done // block) % ring][: min(block, stop - start - done)]
+            got = _read_frames(proc.stdout, buf)
+            if got:
+                yield start + done, buf[:got]
+            done += got
+            if got < len(buf):
+                break
+        code = proc.wait()
+        if code != 0 or done < stop - start:
+            why = last_error_line(errors.text()) if code != 0 else "file is truncated"
+            raise AividError(path, f"decoded {done} of {stop - start} frames ({why})")
+
+
+def _read_frames(stream, buf):
+    for i in range(len(buf)):
+        view = memoryview(buf[i]).cast("B")
+        if stream.readinto(view) < len(view):
+            return i
+    return len(buf)
+
+
+def read_frames(path, start=0, stop=None, pix_fmt="rgb24", info=None):
+    """Frames [start, stop) decoded into one (T, H, W, C) array held in memory (short clips,
+    tests, evaluations; iter_frame_blocks' blocks are reused buffers, not to be collected)."""
+    info = info or probe(path)
+    start, stop = _frame_range(info, start, stop)
+    frames = None
+    for t0, block in iter_frame_blocks(path, start, stop, pix_fmt=pix_fmt, info=info):
+        frames = np.empty((stop - start, *block.shape[1:]), np.uint8) if frames is None else frames
+        frames[t0 - start : t0 - start + len(block)] = block
+    return frames
+
+
+def decode_to_zarr(path, out, start=0, stop=None, chunks=None, compressor="default"):
+    """Decode frames [start, stop) of `path` into a new (T, H, W, 3) uint8 Zarr store at `out`."""
+    info = probe(path)
+    start, stop = _frame_range(info, start, stop)
+    attrs = {"fps": info.fps, "source": info.to_dict(), "start": start, "stop": stop}
+    with atomic_output(out) as tmp:
+        arr = create_video_array(tmp, (stop - start, info.height, info.width, 3), chunks, compressor, attrs)
+        writer = BackgroundWriter(ChunkWriter(arr, tmp))
+        try:
+            for t0, frames in iter_frame_blocks(path, start, stop, arr.chunks[0], info=info):
+                writer.write(t0 - start, frames)
+        finally:
+            writer.close()
+    return out
+
+
+def decode_box_to_zarr(info, out, start, stop, box_for):
+    """Decode into a new (T, H, W, 3) store for frames [start, stop) only the repair box that
+    `box_for(chunks, shape)` gives (aivid.repair.boxes.repair_box): the chunks outside it are never
+    written, so the store costs what the repairs reach, not what the frames weigh."""
+    start, stop = _frame_range(info, start, stop)
+    shape = (stop - start, info.height, info.width, 3)
+    first, last, y0, y1, x0, x1 = box = box_for(default_chunks(shape), shape)
+    attrs = {"fps": info.fps, "source": info.to_dict(), "start": start, "stop": stop, "repair_box": list(box)}
+    with atomic_output(out) as tmp:
+        arr = create_video_array(tmp, shape, None, "default", attrs)
+        writer = BackgroundWriter(ChunkWriter(arr, tmp))
+        try:
+            for t0, block in iter_frame_blocks(info.path, start + first, start + last, arr.chunks[0], info=info,
+                                               crop=(x0, y0, x1 - x0, y1 - y0)):
+                writer.write(t0 - start, block, y0, x0)  # the ring outlives the writer's queue
+        finally:
+            writer.close()
+    return out

@@ -1,0 +1,217 @@
+"""Probing a video: geometry, exact frame count and rate, colour tags, streams, keyframes."""
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from fractions import Fraction
+from pathlib import Path
+
+import ffmpeg
+
+from aivid.errors import AividError
+from aivid.media.ffmpeg_bin import last_error_line, require, run_capture
+
+
+@dataclass
+class VideoInfo:
+    """What aivid needs to know about a source video (see `probe`)."""
+
+    path: str
+    width: int
+    height: int
+    frames: int
+    fps: str  # exact rational, "num/den"
+    time_base: str
+    codec: str
+    profile: str | None
+    level: int | None
+    pix_fmt: str
+    bit_depth: int
+    sar: str
+    color_primaries: str | None
+    color_transfer: str | None
+    color_space: str | None
+    color_range: str | None
+    rotation: int
+    vfr: bool
+    duration: float
+    start_time: float
+    has_audio: bool
+    audio: list = field(default_factory=list)
+    subtitles: list = field(default_factory=list)
+    bit_rate: int | None = None
+    # every frame's timestamp (for exact seeks), kept out of to_dict: attached by probe() and
+    # cached_info(), so the jobs of one workflow list a video's packets once, not once each
+    index: "PacketIndex | None" = field(default=None, repr=False, compare=False)
+
+    @property
+    def frame_rate(self):
+        return Fraction(self.fps)
+
+    def to_dict(self):
+        data = asdict(replace(self, index=None))
+        del data["index"]
+        return data
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(**data)
+
+    def to_json(self):
+        return json.dumps(self.to_dict(), indent=2)
+
+
+@dataclass
+class PacketIndex:
+    """Presentation-ordered timestamps of every video frame, and which frames are keyframes."""
+
+    pts: list  # in stream time_base ticks, sorted (presentation order)
+    keyframes: list  # frame indices (presentation order) that start with a keyframe
+    time_base: Fraction
+
+
+def _run_ffprobe_json(path):
+    require("ffprobe")
+    try:
+        return ffmpeg.probe(str(path))
+    except ffmpeg.Error as exc:
+        raise AividError(path, f"not a readable video ({last_error_line(exc.stderr)})") from None
+
+
+def check_exists(path):
+    p = Path(path)
+    if not p.exists():
+        raise AividError(path, "no such file")
+    if p.is_dir():
+        raise AividError(path, "is a directory, not a video file")
+    if p.stat().st_size == 0:
+        raise AividError(path, "is empty (0 bytes)")
+
+
+def _video_stream(data, path):
+    streams = [s for s in data.get("streams", []) if s.get("codec_type") == "video"]
+    streams = [s for s in streams if not s.get("disposition", {}).get("attached_pic")]
+    if not streams:
+        raise AividError(path, "has no video stream")
+    return streams[0]
+
+
+def _rotation(stream):
+    for side in stream.get("side_data_list", []) or []:
+        if "rotation" in side:
+            return int(round(float(side["rotation"]))) % 360
+    rotate = stream.get("tags", {}).get("rotate")
+    return (-int(rotate)) % 360 if rotate else 0
+
+
+def _bit_depth(stream):
+    raw = stream.get("bits_per_raw_sample")
+    if raw and str(raw).isdigit():
+        return int(raw)
+    pix = stream.get("pix_fmt", "")
+    for depth in (16, 14, 12, 10, 9):
+        if f"p{depth}" in pix:
+            return depth
+    return 8
+
+
+def _fraction(text, default="0/1"):
+    text = text if text and text != "0/0" else default
+    return Fraction(text)
+
+
+def packet_index(path, stream_index=None):
+    """Read every video packet's timestamp and key flag, without decoding (fast)."""
+    require("ffprobe")
+    select = f"{stream_index}" if stream_index is not None else "v:0"
+    code, out, err = run_capture(
+        ["ffprobe", "-v", "error", "-select_streams", select, "-show_entries",
+         "packet=pts,dts,flags:stream=time_base", "-of", "json", str(path)]
+    )
+    if code != 0:
+        raise AividError(path, f"cannot read packets ({last_error_line(err)})")
+    data = json.loads(out or b"{}")
+    time_base = _fraction(data.get("streams", [{}])[0].get("time_base"), "1/90000")
+    rows = []
+    for i, pkt in enumerate(data.get("packets", [])):
+        ts = pkt.get("pts", pkt.get("dts"))
+        ts = int(ts) if ts not in (None, "N/A") else i
+        rows.append((ts, "K" in pkt.get("flags", "")))
+    rows.sort()
+    pts = [ts for ts, _ in rows]
+    keyframes = [i for i, (_, key) in enumerate(rows) if key]
+    return PacketIndex(pts=pts, keyframes=keyframes, time_base=time_base)
+
+
+def _is_vfr(index, fps):
+    if len(index.pts) < 3 or not fps:
+        return False
+    deltas = [b - a for a, b in zip(index.pts, index.pts[1:])]
+    expected = 1 / (fps * index.time_base)
+    return any(abs(d - expected) > max(1.0, 0.02 * expected) for d in deltas)
+
+
+def _stream_summary(stream):
+    return {
+        "index": stream["index"],
+        "codec": stream.get("codec_name"),
+        "language": stream.get("tags", {}).get("language"),
+        **({"channels": stream.get("channels"), "sample_rate": stream.get("sample_rate")}
+           if stream.get("codec_type") == "audio" else {}),
+    }
+
+
+def frame_count(path):
+    """The number of video frames in `path`, by counting its packets (no decoding, no listing)."""
+    require("ffprobe")
+    code, out, err = run_capture(["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets",
+                                  "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", str(path)])
+    if code != 0 or not out.strip().isdigit():
+        raise AividError(path, f"cannot count its frames ({last_error_line(err) or 'no video stream'})")
+    return int(out.strip())
+
+
+def probe(path):
+    """Probe `path`; raise AividError with a one-line reason if it is not a usable video."""
+    return probe_with_index(path)[0]
+
+
+def probe_with_index(path):
+    """Probe `path` and return (VideoInfo, PacketIndex): the packets are listed only once."""
+    check_exists(path)
+    data = _run_ffprobe_json(path)
+    vs = _video_stream(data, path)
+    index = packet_index(path, vs["index"])
+    frames = int(vs["nb_frames"]) if str(vs.get("nb_frames", "")).isdigit() else len(index.pts)
+    if frames == 0 or not index.pts:
+        raise AividError(path, "contains no video frames")
+    fps = _fraction(vs.get("avg_frame_rate")) or _fraction(vs.get("r_frame_rate"))
+    rotation = _rotation(vs)
+    width, height = int(vs["width"]), int(vs["height"])
+    if rotation in (90, 270):
+        width, height = height, width
+    fmt = data.get("format", {})
+    others = data.get("streams", [])
+    audio = [_stream_summary(s) for s in others if s.get("codec_type") == "audio"]
+    subs = [_stream_summary(s) for s in others if s.get("codec_type") == "subtitle"]
+    info = VideoInfo(
+        path=str(path), width=width, height=height, frames=frames,
+        fps=f"{fps.numerator}/{fps.denominator}", time_base=vs.get("time_base", "1/90000"),
+        codec=vs.get("codec_name"), profile=vs.get("profile"), level=vs.get("level"),
+        pix_fmt=vs.get("pix_fmt"), bit_depth=_bit_depth(vs),
+        sar=vs.get("sample_aspect_ratio", "1:1") if vs.get("sample_aspect_ratio") != "0:1" else "1:1",
+        color_primaries=vs.get("color_primaries"), color_transfer=vs.get("color_transfer"),
+        color_space=vs.get("color_space"), color_range=vs.get("color_range"),
+        rotation=rotation, vfr=_is_vfr(index, fps), duration=float(fmt.get("duration") or 0.0),
+        start_time=float(fmt.get("start_time") or 0.0), has_audio=bool(audio), audio=audio,
+        subtitles=subs, bit_rate=int(vs["bit_rate"]) if str(vs.get("bit_rate", "")).isdigit() else None,
+        index=index,
+    )
+    return info, index
+
+
+def cached_info(data):
+    """The VideoInfo in a probe cache (aivid.workflow.config.probe_cached), with its packet index."""
+    info = VideoInfo.from_dict(data["info"])
+    if "pts" in data:
+        info.index = PacketIndex(pts=data["pts"], keyframes=data["keyframes"], time_base=Fraction(data["time_base"]))
+    return info

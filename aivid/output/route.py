@@ -1,0 +1,59 @@
+"""How each segment of a video becomes a piece of the output: the one decision of copy versus
+encode, which the config check, the rules (which files a segment needs) and the piece step (which
+encode to run) all ask.
+
+A video's pieces are of one format (`piece_format`): "ts" when untouched segments can keep their
+packets (MPEG-TS pieces joined without re-encoding), else "mkv" (lossless) or "mp4" (everything
+re-encoded).  Each segment then takes one route (`segment_route`):
+
+- "copy": its packets are stream-copied (copy.ts);
+- "transcode": re-encoded straight from the source, nothing repaired;
+- "repair_gops": the GOPs its repair reaches are re-encoded with the repair laid over, its other
+  GOPs stream-copied;
+- "repair": the whole segment re-encoded with the repair laid over.
+"""
+
+COPY_CODECS = {"h264": "libx264"}  # source codec -> the encoder that can match its stream
+
+
+def stream_copy_reason(info, settings):
+    """Why untouched segments cannot be stream-copied for this source and EncodeSettings (None: they can)."""
+    if settings.lossless:
+        return "lossless output re-encodes everything"
+    if info.codec not in COPY_CODECS:
+        return f"the source codec {info.codec} cannot be matched (only {', '.join(COPY_CODECS)})"
+    if settings.codec != COPY_CODECS[info.codec]:
+        return f"output.codec {settings.codec} differs from the source's {info.codec}"
+    if info.pix_fmt not in ("yuv420p", "yuvj420p") or info.sar not in ("1:1", None):
+        return f"the source's {info.pix_fmt} / sample aspect {info.sar} is not matched yet"
+    return None
+
+
+def piece_format(info, output):
+    """(format, reason): "ts", "mkv" or "mp4" for a video's pieces, and why not "ts" (None when
+    it is "ts", or when the config asked for a full re-encode)."""
+    from aivid.media.encode import EncodeSettings
+
+    if output["lossless"]:
+        return "mkv", None
+    if output["reencode"] == "all":
+        return "mp4", None
+    reason = stream_copy_reason(info, EncodeSettings.from_config(output))
+    return ("mp4", reason) if reason else ("ts", None)
+
+
+def segment_route(piece_ext, untouched, plan=None):
+    """The route of one segment (see the module's docstring), or None while it depends on the
+    segment's plan and `plan` is not given.  `untouched`: no mask source can reach the segment
+    (known from the config alone, so such a segment needs no mask and no plan)."""
+    copyable = piece_ext == "ts"
+    if untouched or (plan is not None and not plan["work"]):
+        return "copy" if copyable else "transcode"
+    if plan is None:
+        return None
+    return "repair_gops" if copyable else "repair"
+
+
+def piece_name(piece_ext, route):
+    """The file a segment's route writes, relative to its segment folder."""
+    return "copy.ts" if route == "copy" else f"piece.{piece_ext}"

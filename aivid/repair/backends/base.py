@@ -1,0 +1,45 @@
+"""The interface every inpainting backend implements."""
+
+import abc
+
+import numpy as np
+
+
+class InpaintBackend(abc.ABC):
+    """Fill masked pixels of a temporal window of one region-of-interest tile.
+
+    Subclasses implement `inpaint`; class attributes tell the planner their size rules.
+    """
+
+    #: tiles are grown to a multiple of this many pixels (where the frame allows)
+    size_multiple = 1
+    #: whether window k+1 is conditioned on window k's output (the DAG then chains them)
+    chained = False
+    #: whether window jobs should hold the `gpu` resource
+    uses_gpu = False
+
+    def __init__(self, options):
+        """`options`: a checked `inpaint` config section (aivid.workflow.config.section("inpaint", ...)),
+        every key present: defaults live in the config schema only."""
+        self.options = dict(options)
+
+    @staticmethod
+    def frame_rule(a, b, lo, hi):
+        """Adjust a window [a, b) inside the masked stretch's range [lo, hi); default: keep it."""
+        return a, b
+
+    @abc.abstractmethod
+    def inpaint(self, frames, mask, context=None):
+        """frames: (T, H, W, 3) uint8; mask: (T, H, W) bool (True = repair).
+
+        `context` may carry {"seed": int, "previous": (frames, n_overlap) or None}.
+        Returns (T, H, W, 3) uint8; only masked pixels are used by the caller.
+        """
+        """Implemented by each subclass."""
+
+    @staticmethod
+    def check(frames, mask):
+        frames, mask = np.asarray(frames), np.asarray(mask, bool)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or mask.shape != frames.shape[:3]:
+            raise ValueError(f"frames {frames.shape} and mask {mask.shape} do not match")
+        return frames, mask

@@ -1,0 +1,175 @@
+"""The workflow's steps: each Snakemake rule names one function here, which it calls through
+`run_here` (rules with `run:`) or `run_step` (the scripts of the model rules).
+
+Rules only wire files; what a step does lives in the modules it calls.
+"""
+
+import json
+import logging
+import sys
+import threading
+from pathlib import Path
+
+from aivid.atomic import write_json
+from aivid.errors import AividError
+
+log = logging.getLogger("aivid")
+
+
+def _read_json(path):
+    return json.loads(Path(path).read_text())
+
+
+def _info(path):
+    from aivid.media.probe import cached_info
+
+    return cached_info(_read_json(path))
+
+
+def _optional(sm, name):
+    """An input that an input function may leave out: its path, or None."""
+    files = list(getattr(sm.input, name, None) or [])
+    return files[0] if files else None
+
+
+def _segment(sm):
+    return _read_json(sm.input.segments)[int(sm.wildcards.seg)]
+
+
+def mask(sm):
+    from aivid.masks.manual import build_segment_mask, mask_sources
+
+    info, seg = _info(sm.input.probe), _segment(sm)
+    sources = mask_sources(sm.params.video, info, sm.params.mask["threshold"], sm.params.shot_threshold)
+    summary = build_segment_mask(sources, seg["start"], seg["stop"], info.width, info.height, info.fps,
+                                 sm.output.store, sm.params.mask["dilate"])
+    write_json(summary, sm.output.summary)
+    log.info("segment %s: %d masked frames, %.4f%% of pixels", sm.wildcards.seg,
+             len(summary["active_frames"]), 100 * summary["masked_fraction"])
+
+
+def plan(sm):
+    from aivid.repair.backends import backend_class
+    from aivid.repair.plan import plan_segment
+    from aivid.repair.shots import cuts_near
+
+    info, summary = _info(sm.input.probe), _read_json(sm.input.summary)
+    cuts = cuts_near(info.path, summary["active_frames"], sm.params.plan["context_frames"], summary["start"],
+                     summary["stop"], sm.params.plan["shot_threshold"], info)
+    backend = backend_class(sm.params.backend)
+    result = plan_segment(sm.input.store, summary, cuts, sm.params.plan, backend.size_multiple,
+                          backend.frame_rule)
+    write_json(result, sm.output[0])
+    log.info("segment %s: %d windows, cuts at %s", sm.wildcards.seg, len(result["windows"]), cuts)
+
+
+def decode(sm):
+    from aivid.repair.boxes import repair_box
+    from aivid.media.decode import decode_box_to_zarr
+
+    seg, windows = _segment(sm), _read_json(sm.input.plan)["windows"]
+    decode_box_to_zarr(_info(sm.input.probe), sm.output[0], seg["start"], seg["stop"],
+                       lambda chunks, shape: repair_box(windows, sm.params.feather, chunks, shape))
+
+
+def inpaint(sm):
+    from aivid.repair.inpaint import inpaint_window
+    from aivid.repair.plan import window_of
+
+    window = window_of(_read_json(sm.input.plan), sm.wildcards.win)
+    prompt = _optional(sm, "prompt")
+    inpaint_window(sm.input.frames, sm.input.store, window, sm.output[0], sm.params.inpaint,
+                   previous=_optional(sm, "previous"), prompt=prompt)
+
+
+def prompt(sm):
+    from aivid.repair.prompts import encode_prompts
+
+    encode_prompts(sm.params.inpaint, sm.output[0])
+
+
+def blend(sm):
+    from aivid.repair.blend import blend_segment
+
+    windows = _read_json(sm.input.plan)["windows"]
+    results = {Path(p).name.removesuffix(".zarr"): p for p in sm.input.windows}
+    blend_segment(sm.input.frames, sm.input.store, windows, results, sm.output[0], sm.params.feather)
+
+
+def piece(sm):
+    from aivid.media.encode import EncodeSettings
+    from aivid.output.assemble import encode_repaired, encode_repaired_gops, matched_settings, transcode_segment
+    from aivid.output.route import segment_route
+    from aivid.repair.boxes import window_frames
+
+    info, seg, ext = _info(sm.input.probe), _segment(sm), sm.wildcards.ext
+    plan = _read_json(sm.input.plan[0]) if sm.input.plan else None
+    route, settings = segment_route(ext, sm.params.untouched, plan), EncodeSettings.from_config(sm.params.output)
+    if ext == "ts":  # joined with stream copies: match the source stream
+        settings = matched_settings(info, settings)
+    if route == "transcode":
+        transcode_segment(info, seg["start"], seg["stop"], sm.output[0], settings)
+    elif route == "repair_gops":
+        changed = window_frames(plan["windows"])
+        encode_repaired_gops(info, seg["start"], seg["stop"], sm.input.repaired[0], sm.output[0], settings, changed)
+    elif route == "repair":
+        encode_repaired(info, seg["start"], seg["start"], seg["stop"], sm.input.repaired[0], sm.output[0], settings)
+    else:
+        raise AssertionError(f"segment {sm.wildcards.seg} takes route {route!r}, not a piece")
+    log.info("segment %s: %s", sm.wildcards.seg, route)
+
+
+def copy_piece(sm):
+    from aivid.output.assemble import copy_segment
+
+    seg = _segment(sm)
+    copy_segment(_info(sm.input.probe), seg["start"], seg["stop"], sm.output[0])
+    log.info("segment %s: no repair, %d frames stream-copied", sm.wildcards.seg, seg["stop"] - seg["start"])
+
+
+def concat(sm):
+    from aivid.output.assemble import concat_pieces
+
+    info = _info(sm.input.probe)
+    sizes = [s["stop"] - s["start"] for s in _read_json(sm.input.segments)]
+    concat_pieces(list(sm.input.pieces), info, sm.output[0], info.frames, sizes)
+    log.info("wrote %s", sm.output[0])
+
+
+def run_step(step, sm):
+    """Entry point of the model rules' scripts: run `step` with the script's `snakemake` object,
+    logging to the rule's log; an error stops the job with one line."""
+    handlers = [logging.StreamHandler(sys.stderr)]
+    if sm.log:
+        handlers.append(logging.FileHandler(sm.log[0], mode="w"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers,
+                        force=True)
+    try:
+        step(sm)
+    except AividError as exc:
+        log.error("aivid: error: %s", exc)
+        sys.exit(1)
+
+
+def run_here(step, input, output, params, wildcards, log_files):
+    """Run `step` inside Snakemake's own process (rules with `run:`), so a job costs its work, not
+    a Python start-up.  Only this thread's log lines go to the rule's log; an error stops the job
+    with one line."""
+    from types import SimpleNamespace
+
+    from snakemake.exceptions import WorkflowError
+
+    handler = logging.FileHandler(log_files[0], mode="w")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    thread = threading.get_ident()
+    handler.addFilter(lambda record: record.thread == thread)
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        step(SimpleNamespace(input=input, output=output, params=params, wildcards=wildcards, log=log_files))
+    except AividError as exc:
+        log.error("aivid: error: %s", exc)
+        raise WorkflowError(f"aivid: error: {exc}") from None
+    finally:
+        log.removeHandler(handler)
+        handler.close()
