@@ -116,7 +116,7 @@ def test_encode_leaves_nothing_behind_on_failure(tmp_path):
     ("empty.mp4", "empty"),
     ("audio.m4a", "no video stream"),
     ("missing.mp4", "no such file"),
-    ("truncated.mp4", "decoded"),
+    ("truncated.mp4", "file truncated: its header lists 100 frames"),
     ("cut_header.mp4", "not a readable video"),
 ])
 def test_bad_input_is_one_clear_line(media, tmp_path, name, problem):

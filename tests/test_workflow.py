@@ -93,27 +93,6 @@ def test_edits_rerun_only_what_they_touch(finished, tmp_path):
     assert set(jobs) <= {"mask", "plan", "decode", "inpaint", "blend", "piece", "concat"}, jobs
 
 
-def test_sigkill_then_resume_matches_uninterrupted_run(clip, finished, tmp_path):
-    write_config(tmp_path, clip)
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(tmp_path),
-           "--configfile", str(tmp_path / "config.yaml"), "--cores", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    windows = tmp_path / "results" / "clip"
-    deadline = time.time() + 300
-    while time.time() < deadline and len(list(windows.glob("seg*/windows/*.zarr"))) < 1:
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    done = {p: p.stat().st_mtime_ns for p in windows.glob("seg*/windows/*.zarr")}
-    assert done, "no window finished before the kill"
-    assert (tmp_path / ".snakemake" / "locks").exists()  # a SIGKILLed Snakemake leaves its lock
-    snakemake(tmp_path, "--rerun-incomplete")  # aivid sees its runner is gone and clears it
-    assert all(p.stat().st_mtime_ns == t for p, t in done.items())  # finished windows were kept
-    a = ffmpeg_rgb(tmp_path / "results" / "clip" / "output.mkv")
-    b = ffmpeg_rgb(finished / "results" / "clip" / "output.mkv")
-    assert np.array_equal(a, b)  # same config, same output
-
-
 BAD_CONFIGS = [
     ({"inpaint": {"backnd": "x"}}, "inpaint.backnd: unknown key"),
     ({"output": {"crf": "high"}}, "output.crf"),

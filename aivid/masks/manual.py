@@ -24,12 +24,15 @@ class MaskSource(abc.ABC):
         """Whether frames [start, stop) can hold any mask (True unless a source knows better)."""
         return True
 
+    #: what the user wrote that this source comes from (a file, a config key), for messages
+    name = "mask"
+
 
 class BoxRegions(MaskSource):
     """Rectangles [x, y, w, h], each over frames [start, stop) (default: every frame)."""
 
     def __init__(self, regions, width, height, frames, where="config"):
-        self.width, self.height, self.regions = width, height, []
+        self.width, self.height, self.regions, self.name = width, height, [], f"{where}: regions"
         for i, region in enumerate(regions):
             x, y, w, h = region["box"]
             a, b = region.get("frames") or (0, frames)
@@ -59,7 +62,7 @@ class MaskFile(MaskSource):
     """A mask video, a single image for every frame, or a folder of per-frame images."""
 
     def __init__(self, path, width, height, frames, threshold):
-        self.path, self.threshold = Path(path), threshold
+        self.path, self.threshold, self.name = Path(path), threshold, str(path)
         self.size, self.frames = (width, height), frames
         if not self.path.exists():
             raise AividError(path, "mask not found")
@@ -72,6 +75,8 @@ class MaskFile(MaskSource):
         elif self.path.suffix.lower() in IMAGE_SUFFIXES:
             self.kind = "image"
             self.image = self._check_image(self.path)
+            if self.image.all():
+                raise AividError(path, "mask image covers the whole frame: nothing is left to fill from")
         else:
             self.kind = "video"
             info = probe(path)
@@ -107,6 +112,7 @@ class AutoMask(MaskSource):
 
     def __init__(self, path, frames, options, cut_threshold):
         self.path, self.frames, self.options, self.cut_threshold = path, frames, options, cut_threshold
+        self.name = f"automask of {path}"
 
     def _read(self, a, b):
         for _, block in iter_frame_blocks(self.path, a, b, pix_fmt="gray"):
@@ -123,10 +129,10 @@ class AutoMask(MaskSource):
                 buffer = []
 
 
-def mask_sources(video_cfg, info, mask_threshold, cut_threshold, where="config"):
+def mask_sources(video_cfg, info, mask_threshold, cut_threshold, where=None):
     """The mask sources one video's checked configuration names (mask files cut at
     `mask_threshold`; automatic masks cut their shots at the plan's `cut_threshold`)."""
-    sources = []
+    sources, where = [], where or video_cfg.get("where", "config")
     automask = video_cfg["automask"]
     if automask["enabled"]:
         sources.append(AutoMask(info.path, info.frames, automask, cut_threshold))
@@ -193,7 +199,8 @@ def build_segment_mask(sources, start, stop, width, height, fps, out, dilate=0):
             held = _dilate(block[:, y0:y1, x0:x1], dilate)
             if box == (0, height, 0, width) and held.all(axis=(1, 2)).any():
                 first = t0 + int(np.flatnonzero(held.all(axis=(1, 2)))[0])
-                raise AividError(out, f"mask covers the whole frame at frame {first}: nothing is left to fill from")
+                names = " + ".join(source.name for source in sources)
+                raise AividError(names, f"mask covers the whole frame at frame {first}: nothing is left to fill from")
             writer.write(t0 - start, (held * np.uint8(255))[..., None], y0, x0)
             active += [t0 + i for i in np.flatnonzero(held.any(axis=(1, 2)))]
             area += int(held.sum())

@@ -184,6 +184,8 @@ def probe_with_index(path):
     frames = int(vs["nb_frames"]) if str(vs.get("nb_frames", "")).isdigit() else len(index.pts)
     if frames == 0 or not index.pts:
         raise AividError(path, "contains no video frames")
+    if len(index.pts) < frames:
+        raise AividError(path, f"file truncated: its header lists {frames} frames, {len(index.pts)} are in the file")
     fps = _fraction(vs.get("avg_frame_rate")) or _fraction(vs.get("r_frame_rate"))
     rotation = _rotation(vs)
     width, height = int(vs["width"]), int(vs["height"])

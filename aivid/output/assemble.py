@@ -153,5 +153,6 @@ def concat_pieces(pieces, info, out, expected_frames, frames_per_piece):
             raise AividError(out, f"joining segments failed ({err})")
         got = frame_count(tmp)
         if got != expected_frames:
-            raise AividError(out, f"joined video has {got} frames, the source has {expected_frames}")
+            raise AividError(info.path, f"the joined output has {got} frames, the source {expected_frames}: "
+                                        "the source may be damaged; nothing was written")
     return out

@@ -121,17 +121,17 @@ def config_base_dir(configfiles, overwrite_configfiles):
     return Path(chosen[-1]).resolve().parent if chosen else Path.cwd()
 
 
-def _write_if_changed(path, data):
+def _write_if_changed(path, data, write=True):
     text = json.dumps(data, indent=1, sort_keys=True)
     path = Path(path)
-    if not path.exists() or path.read_text() != text:
+    if write and not path.exists() or path.read_text() != text:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text(text)
         tmp.replace(path)
 
 
-def probe_cached(video_path, cache):
+def probe_cached(video_path, cache, write=True):
     """Probe a video (and list its packets' timestamps and keyframes) once per file version,
     cached in `cache` (read back with aivid.media.probe.cached_info)."""
     from aivid.media.probe import check_exists, probe_with_index
@@ -147,11 +147,11 @@ def probe_cached(video_path, cache):
     info, index = probe_with_index(video_path)
     data = {"stamp": stamp, "info": info.to_dict(), "keyframes": index.keyframes, "pts": index.pts,
             "time_base": str(index.time_base)}
-    _write_if_changed(cache, data)
+    _write_if_changed(cache, data, write)
     return data
 
 
-def prepare_video(name, config, root="results", where="config"):
+def prepare_video(name, config, root="results", where="config", write=True):
     """Probe one video, check its mask sources, and (re)write its probe.json and segments.json.
 
     Done when the workflow is parsed, so that bad input fails before any job runs and the
@@ -162,13 +162,13 @@ def prepare_video(name, config, root="results", where="config"):
     from aivid.workflow.segments import plan_segments
 
     video = config["videos"][name]
-    data = probe_cached(video["path"], Path(root) / name / "probe.json")
+    data = probe_cached(video["path"], Path(root) / name / "probe.json", write)
     info = VideoInfo.from_dict(data["info"])
     sources = mask_sources(video, info, config["mask"]["threshold"], config["plan"]["shot_threshold"],
                            where=f"{where}: videos.{name}")
     segments = plan_segments(info.frames, info.fps, data["keyframes"], config["segments"]["seconds"],
                              keyframe_aligned=not config["output"]["lossless"])
-    _write_if_changed(Path(root) / name / "segments.json", segments)
+    _write_if_changed(Path(root) / name / "segments.json", segments, write)
     video["untouched"] = [str(i) for i in untouched_segments(sources, segments)]
     return info, segments
 
@@ -184,29 +184,35 @@ def resolve_inpaint(inpaint, base, where):
         lora["stamp"] = f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def checked_config(config, configfiles=(), overwrite_configfiles=(), make_missing=None, root="results"):
+def checked_config(config, configfiles=(), overwrite_configfiles=(), make_missing=None, root="results",
+                   write=True):
     """Validate the workflow config, resolve its paths and check its inputs; AividError if bad.
 
-    `make_missing(path)` may create an input that does not exist yet (the demo clip).
+    `make_missing(path)` may create an input that does not exist yet (the demo clip).  With
+    `write`, the probe, segment and settings files are (re)written where they changed: only the
+    run that holds the run directory (aivid.workflow.runlock) may; a cluster job re-parsing the
+    workflow only reads them.
     """
     source = str((list(overwrite_configfiles) or list(configfiles) or ["config"])[-1])
     config = validate_config(config, source=source)
     base = config_base_dir(configfiles, overwrite_configfiles)
     resolve_inpaint(config["inpaint"], base, source)
     for name, video in config["videos"].items():
+        video["where"] = f"{source}: videos.{name}"  # how messages name this video's config
         video["path"] = resolve_path(video["path"], base)
         if video.get("mask"):
             video["mask"] = resolve_path(video["mask"], base)
         if make_missing and not Path(video["path"]).exists():
             make_missing(video)
-        info, segments = prepare_video(name, config, root, source)
+        info, segments = prepare_video(name, config, root, source, write)
         video["segments"] = [str(s["index"]) for s in segments]
         video["piece_ext"], reason = piece_format(info, config["output"])
         if reason:
             sys.stderr.write(f"aivid: {source}: videos.{name}: re-encoding the whole video: {reason}\n")
     backend = backend_class(config["inpaint"]["backend"])
     config["inpaint_chained"], config["inpaint_uses_gpu"] = backend.chained, backend.uses_gpu
-    write_stage_settings(config, root)
+    if write:
+        write_stage_settings(config, root)
     return config
 
 

@@ -4,8 +4,10 @@
 Rules only wire files; what a step does lives in the modules it calls.
 """
 
+import errno
 import json
 import logging
+import shutil
 import sys
 import threading
 from pathlib import Path
@@ -136,6 +138,71 @@ def concat(sm):
     log.info("wrote %s", sm.output[0])
 
 
+DOING = {"mask": "building the mask", "plan": "planning", "decode": "decoding the repair box",
+         "inpaint": "inpainting a window", "prompt": "encoding the prompts", "blend": "blending the repair",
+         "piece": "encoding a repaired segment", "copy_piece": "copying a segment", "concat": "joining the output"}
+FULL = (errno.ENOSPC, errno.EDQUOT)
+REFUSED = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def _megabytes(count):
+    return f"{count / 1e6:.1f} MB" if count < 1e9 else f"{count / 1e9:.2f} GB"
+
+
+def user_error(exc, doing, folder=None, needs=None):
+    """One line for what a step's failure means to the user: a full disk (naming the folder, the
+    step, the space free and roughly what the step needed), a folder it may not write, or the
+    AividError as it is.  Anything else is a bug and is raised as it is."""
+    if isinstance(exc, AividError) and "No space left on device" not in str(exc):
+        return exc
+    if isinstance(exc, OSError) and exc.errno not in FULL + REFUSED:
+        raise exc
+    place = Path(getattr(exc, "filename", None) or folder or ".")
+    place = place if place.is_dir() else place.parent
+    if isinstance(exc, OSError) and exc.errno in REFUSED:
+        return AividError(place, f"cannot write here while {doing} ({exc.strerror})")
+    free = shutil.disk_usage(place if place.exists() else ".").free
+    need = needs() if needs else None
+    return AividError(place, f"no space left on device while {doing} ({_megabytes(free)} free"
+                             + (f"; this step writes up to about {_megabytes(need)}" if need else "")
+                             + "); free some space and run the same command again")
+
+
+def output_estimate(step, sm):
+    """Roughly how many bytes `step` writes (an upper bound where the plan knows the sizes)."""
+    import os
+
+    from aivid.media.store import default_chunks
+    from aivid.repair.boxes import repair_box
+
+    name = step.__name__
+    try:
+        if name == "concat":
+            return sum(os.path.getsize(p) for p in sm.input.pieces if os.path.exists(p))
+        if name in ("decode", "blend"):
+            plan = _read_json(sm.input.plan)
+            frames = plan["segment"]["stop"] - plan["segment"]["start"]
+            if name == "decode":
+                info = _info(sm.input.probe)
+                height, width = info.height, info.width
+            else:
+                from aivid.media.lazy import LazyVideo
+
+                height, width = LazyVideo.open(sm.input.frames).shape[1:3]
+            shape = (frames, height, width, 3)
+            t0, t1, y0, y1, x0, x1 = repair_box(plan["windows"], sm.params.feather, default_chunks(shape), shape)
+            return (t1 - t0) * (y1 - y0) * (x1 - x0) * 3
+        if name in ("piece", "copy_piece"):
+            info, seg = _info(sm.input.probe), _segment(sm)
+            frames = seg["stop"] - seg["start"]
+            if sm.wildcards.get("ext") == "mkv":  # FFV1 RGB: about half the raw frames
+                return frames * info.height * info.width * 3 // 2
+            return os.path.getsize(info.path) * frames // max(1, info.frames) * 2
+    except (OSError, KeyError, ValueError, AttributeError):
+        return None
+    return None
+
+
 def run_step(step, sm):
     """Entry point of the model rules' scripts: run `step` with the script's `snakemake` object,
     logging to the rule's log; an error stops the job with one line."""
@@ -146,7 +213,8 @@ def run_step(step, sm):
                         force=True)
     try:
         step(sm)
-    except AividError as exc:
+    except (AividError, OSError) as exc:
+        exc = user_error(exc, DOING[step.__name__], Path(sm.output[0]).parent, lambda: output_estimate(step, sm))
         log.error("aivid: error: %s", exc)
         sys.exit(1)
 
@@ -165,11 +233,26 @@ def run_here(step, input, output, params, wildcards, log_files):
     handler.addFilter(lambda record: record.thread == thread)
     log.addHandler(handler)
     log.setLevel(logging.INFO)
+    sm = SimpleNamespace(input=input, output=output, params=params, wildcards=wildcards, log=log_files)
     try:
-        step(SimpleNamespace(input=input, output=output, params=params, wildcards=wildcards, log=log_files))
-    except AividError as exc:
+        step(sm)
+    except (AividError, OSError) as exc:
+        exc = user_error(exc, DOING[step.__name__], Path(output[0]).parent, lambda: output_estimate(step, sm))
         log.error("aivid: error: %s", exc)
         raise WorkflowError(f"aivid: error: {exc}") from None
     finally:
         log.removeHandler(handler)
         handler.close()
+
+
+def failure_summary(logfile):
+    """The distinct one-line aivid errors of a failed run (from Snakemake's log files), in order,
+    to repeat below Snakemake's error blocks."""
+    text = ""
+    for path in [logfile] if isinstance(logfile, (str, Path)) else list(logfile or []):
+        try:
+            text += Path(path).read_text(errors="replace")
+        except OSError:
+            pass
+    found = (line[line.index("aivid: error:"):].strip() for line in text.splitlines() if "aivid: error:" in line)
+    return list(dict.fromkeys(found))

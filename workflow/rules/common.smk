@@ -12,6 +12,8 @@ from aivid.repair.plan import window_of
 from aivid.repair.prompts import prompt_key, prompt_options
 from aivid.workflow import steps
 from aivid.workflow.config import checked_config
+from aivid.workflow.runlock import claim_run_directory
+from aivid.workflow.steps import user_error
 
 DEMO_VIDEO, DEMO_MASK = "resources/demo/input.mp4", "resources/demo/specks.mkv"
 
@@ -25,21 +27,21 @@ def make_demo_if_missing(video):
 
 
 try:
+    if (
+        workflow.is_main_process
+    ):  # the directory is ours before anything is written into it
+        for line in claim_run_directory():
+            sys.stderr.write(f"aivid: {line}\n")
     CONFIG = checked_config(
         config,
         workflow.configfiles,
         workflow.overwrite_configfiles,
         make_missing=make_demo_if_missing,
+        write=workflow.is_main_process,
     )
-except AividError as exc:
-    sys.stderr.write(f"aivid: error: {exc}\n")
+except (AividError, OSError) as exc:
+    sys.stderr.write(f"aivid: error: {user_error(exc, 'checking the config')}\n")
     sys.exit(1)
-
-if workflow.is_main_process:
-    from aivid.workflow.runlock import claim_run_directory
-
-    if claim_run_directory():
-        sys.stderr.write("aivid: removed the lock left by an interrupted run\n")
 
 VIDEOS = CONFIG["videos"]
 OUT_EXT = "mkv" if CONFIG["output"]["lossless"] else "mp4"
@@ -178,3 +180,9 @@ def prompt_embeddings(wildcards):
     if CONFIG["inpaint"]["backend"] != "vace":
         return []
     return [f"results/prompts/{prompt_key(CONFIG['inpaint'])}.safetensors"]
+
+
+onerror:
+    # Snakemake's error blocks surround each failed job's one-line reason: repeat the reasons last
+    for line in steps.failure_summary(log):
+        sys.stderr.write(f"{line}\n")
