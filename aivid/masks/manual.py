@@ -129,10 +129,10 @@ class AutoMask(MaskSource):
                 buffer = []
 
 
-def mask_sources(video_cfg, info, mask_threshold, cut_threshold, where=None):
+def mask_sources(video_cfg, info, mask_threshold, cut_threshold, where="config"):
     """The mask sources one video's checked configuration names (mask files cut at
     `mask_threshold`; automatic masks cut their shots at the plan's `cut_threshold`)."""
-    sources, where = [], where or video_cfg.get("where", "config")
+    sources = []
     automask = video_cfg["automask"]
     if automask["enabled"]:
         sources.append(AutoMask(info.path, info.frames, automask, cut_threshold))

@@ -198,7 +198,6 @@ def checked_config(config, configfiles=(), overwrite_configfiles=(), make_missin
     base = config_base_dir(configfiles, overwrite_configfiles)
     resolve_inpaint(config["inpaint"], base, source)
     for name, video in config["videos"].items():
-        video["where"] = f"{source}: videos.{name}"  # how messages name this video's config
         video["path"] = resolve_path(video["path"], base)
         if video.get("mask"):
             video["mask"] = resolve_path(video["mask"], base)

@@ -42,7 +42,8 @@ def mask(sm):
     from aivid.masks.manual import build_segment_mask, mask_sources
 
     info, seg = _info(sm.input.probe), _segment(sm)
-    sources = mask_sources(sm.params.video, info, sm.params.mask["threshold"], sm.params.shot_threshold)
+    sources = mask_sources(sm.params.video, info, sm.params.mask["threshold"], sm.params.shot_threshold,
+                           where=f"videos.{sm.wildcards.video}")
     summary = build_segment_mask(sources, seg["start"], seg["stop"], info.width, info.height, info.fps,
                                  sm.output.store, sm.params.mask["dilate"])
     write_json(summary, sm.output.summary)
