@@ -22,13 +22,7 @@ import time
 
 import numpy as np
 
-FULL_1_3B = dict(patch_size=(1, 2, 2), num_attention_heads=12, attention_head_dim=128, in_channels=16,
-                 out_channels=16, text_dim=4096, freq_dim=256, ffn_dim=8960, num_layers=30, cross_attn_norm=True,
-                 qk_norm="rms_norm_across_heads", eps=1e-6, vace_layers=[0, 5, 10, 15, 20, 25], vace_in_channels=96)
-
-FULL_14B = {**FULL_1_3B, "num_attention_heads": 40, "ffn_dim": 13824, "num_layers": 40,
-            "vace_layers": [0, 5, 10, 15, 20, 25, 30, 35]}
-
+from aivid.repair.backends.vace_models import tokens
 
 def build_pipeline(model, dtype, arch="1.3B"):
     import torch
@@ -36,14 +30,12 @@ def build_pipeline(model, dtype, arch="1.3B"):
 
     if model:
         return WanVACEPipeline.from_pretrained(model, text_encoder=None, tokenizer=None, dtype=dtype)
-    transformer = WanVACETransformer3DModel(**(FULL_14B if arch == "14B" else FULL_1_3B)).to(dtype)
+    from aivid.repair.backends.vace_models import ARCHITECTURES
+
+    transformer = WanVACETransformer3DModel(**ARCHITECTURES[arch]).to(dtype)
     vae = AutoencoderKLWan().to(torch.float32)
     return WanVACEPipeline(tokenizer=None, text_encoder=None, vae=vae, transformer=transformer,
                            scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0))
-
-
-def tokens(frames, height, width):
-    return ((frames - 1) // 4 + 1) * (height // 16) * (width // 16)
 
 
 def flops_per_step(pipe, n_tokens, text_len, guided):

@@ -144,7 +144,7 @@ def _impulses(gray, contrast):
     return ((g - cv2.dilate(gray, _RING) > contrast) | (cv2.erode(gray, _RING) - g > contrast))
 
 
-def _camera_shift(a, b):
+def camera_shift(a, b):
     """How the scene moved from a to b, (dx, dy) in pixels: the median displacement of corners
     tracked across (Lucas-Kanade), so a subject moving over a still background does not count;
     infinite when most corners are lost (a cut), zero with too few corners to tell."""
@@ -175,7 +175,7 @@ class OverlayAccumulator:
         if self.reference is None:
             self.reference = small
             return False
-        shift = _camera_shift(self.reference, small)
+        shift = camera_shift(self.reference, small)
         if 2 * np.hypot(*shift) < self.options["static_camera"]:
             return False
         self.reference = small

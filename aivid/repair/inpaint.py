@@ -25,7 +25,7 @@ def inpaint_window(frames_store, mask_store, window, out, options, previous=None
     """
     frames, mask = LazyVideo.open(frames_store), LazyVideo.open(mask_store)
     a, b = window["frames"]
-    backend = get_backend(options["backend"], options)
+    backend = get_backend(window["backend"], options)
     embeds = None
     if prompt:
         from aivid.repair.prompts import load_prompts

@@ -59,14 +59,27 @@ def _merge_boxes(boxes):
     return boxes
 
 
-def tiles_for(fp, margin, multiple):
-    """Disjoint boxes [x, y, w, h] around the footprint's regions, with context margin."""
+def _grow(lo, hi, size, limit):
+    """[lo, hi) grown about its centre to at least `size`, inside [0, limit)."""
+    size = min(max(size, hi - lo), limit)
+    lo = max(0, min((lo + hi - size) // 2, limit - size))
+    return lo, lo + size
+
+
+def tiles_for(fp, margin, multiple, min_size=None):
+    """Disjoint boxes [x, y, w, h] around the footprint's regions, with context margin; grown to
+    at least `min_size` (width, height; swapped for a region taller than wide) where given."""
     height, width = fp.shape
     labels, _ = ndimage.label(fp)
     boxes = []
     for sl in ndimage.find_objects(labels):
-        y0, y1 = _snap(max(0, sl[0].start - margin), min(height, sl[0].stop + margin), multiple, height)
-        x0, x1 = _snap(max(0, sl[1].start - margin), min(width, sl[1].stop + margin), multiple, width)
+        y0, y1 = max(0, sl[0].start - margin), min(height, sl[0].stop + margin)
+        x0, x1 = max(0, sl[1].start - margin), min(width, sl[1].stop + margin)
+        if min_size:
+            w, h = min_size if x1 - x0 >= y1 - y0 else min_size[::-1]
+            (x0, x1), (y0, y1) = _grow(x0, x1, w, width), _grow(y0, y1, h, height)
+        y0, y1 = _snap(y0, y1, multiple, height)
+        x0, x1 = _snap(x0, x1, multiple, width)
         boxes.append([x0, y0, x1, y1])
     boxes = _merge_boxes(boxes)
     snapped = []
@@ -86,14 +99,18 @@ def windows_for(a, b, window, overlap):
     return [(s, s + window) for s in starts]
 
 
-def plan_segment(mask_store, summary, cuts, settings, multiple=1, frame_rule=None):
+def plan_segment(mask_store, summary, cuts, settings, rules=None, backend=None, choose=None):
     """The work for one segment: temporal windows, each with the tiles its masked pixels need.
 
     Masked frames are grouped into stretches (gaps up to `context_frames` joined, split at hard
     cuts), widened by `context_frames` of context, and cut into overlapping windows.  A window's
     tiles are the boxes (with `margin` of context) around what is masked in its frames.
     `summary` comes from build_segment_mask; `cuts` are absolute frame numbers of hard cuts;
-    `frame_rule(a, b, lo, hi)` may adjust a window to the lengths a backend accepts.
+    Each window records its `backend`: the configured one, or what `choose(a, b, active)` picks
+    for its stretch ({"backend", "why", "evidence"}; `inpaint.backend: auto`).  `rules(backend)`
+    gives that backend's (size multiple, frame rule, least tile size): tiles grow to a multiple of
+    the first and to at least the last (a context crop) where given; `frame_rule(a, b, lo, hi)`
+    may adjust a window to the lengths the backend accepts.
     """
     start, stop = summary["start"], summary["stop"]
     mask = LazyVideo.open(mask_store)
@@ -105,15 +122,17 @@ def plan_segment(mask_store, summary, cuts, settings, multiple=1, frame_rule=Non
     for r, (a, b) in enumerate(stretches):
         shot = next(s for s in shots if s[0] <= a < s[1])
         lo, hi = max(shot[0], a - ctx), min(shot[1], b + ctx)
+        chosen = choose(a, b, active) if choose else {"backend": backend}
+        multiple, frame_rule, tile_size = rules(chosen["backend"]) if rules else (1, None, None)
         prev = None
         for k, (wa, wb) in enumerate(windows_for(lo, hi, settings["window"], settings["overlap"])):
             if frame_rule:
                 wa, wb = frame_rule(wa, wb, lo, hi)
-            tiles = tiles_for(footprint(mask, wa, wb), settings["margin"], multiple)
+            tiles = tiles_for(footprint(mask, wa, wb), settings["margin"], multiple, tile_size)
             if not tiles:
                 continue
             wid = f"s{r}w{k}"
-            windows.append({"id": wid, "stretch": r, "frames": [wa, wb], "tiles": tiles, "prev": prev})
+            windows.append({"id": wid, "stretch": r, "frames": [wa, wb], "tiles": tiles, "prev": prev, **chosen})
             prev = wid
     return {"segment": summary, "cuts": [c + start for c in cuts], "work": bool(windows), "windows": windows}
 

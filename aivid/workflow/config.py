@@ -11,7 +11,6 @@ import yaml
 
 from aivid.errors import AividError
 from aivid.output.route import piece_format
-from aivid.repair.backends import backend_class
 
 SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")  # shipped inside the package
 
@@ -208,11 +207,14 @@ def checked_config(config, configfiles=(), overwrite_configfiles=(), make_missin
         video["piece_ext"], reason = piece_format(info, config["output"])
         if reason:
             sys.stderr.write(f"aivid: {source}: videos.{name}: re-encoding the whole video: {reason}\n")
-    backend = backend_class(config["inpaint"]["backend"])
-    config["inpaint_chained"], config["inpaint_uses_gpu"] = backend.chained, backend.uses_gpu
     if write:
         write_stage_settings(config, root)
     return config
+
+
+def plan_options(inpaint):
+    """The `inpaint` keys a plan depends on (the backend, its crop, how `auto` chooses)."""
+    return {k: inpaint[k] for k in ("backend", "crop", "auto_transient_frames", "auto_seen_ratio", "auto_generative")}
 
 
 def stage_settings(config, name):
@@ -222,7 +224,7 @@ def stage_settings(config, name):
         "mask": {"mask": config["mask"], "regions": video.get("regions"), "file": video.get("mask"),
                  "automask": video["automask"], "shot_threshold": config["plan"]["shot_threshold"],
                  "segments": config["segments"], "lossless": config["output"]["lossless"]},
-        "plan": {"plan": config["plan"], "backend": config["inpaint"]["backend"]},
+        "plan": {"plan": config["plan"], "inpaint": plan_options(config["inpaint"])},
         "inpaint": config["inpaint"],
         "blend": {"feather": config["mask"]["feather"]},
         "output": config["output"],

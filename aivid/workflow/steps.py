@@ -59,9 +59,23 @@ def plan(sm):
     info, summary = _info(sm.input.probe), _read_json(sm.input.summary)
     cuts = cuts_near(info.path, summary["active_frames"], sm.params.plan["context_frames"], summary["start"],
                      summary["stop"], sm.params.plan["shot_threshold"], info)
-    backend = backend_class(sm.params.backend)
-    result = plan_segment(sm.input.store, summary, cuts, sm.params.plan, backend.size_multiple,
-                          backend.frame_rule)
+    options, choose = sm.params.inpaint, None
+
+    def rules(name):
+        backend = backend_class(name)
+        return backend.size_multiple, backend.frame_rule, backend.tile_size(options)
+
+    if options["backend"] == "auto":
+        from aivid.repair.choose import choose_backend, stretch_evidence
+
+        def choose(a, b, active):
+            evidence = stretch_evidence(info, sm.input.store, summary["start"], a, b, active)
+            backend, why = choose_backend(evidence, options)
+            log.info("segment %s, frames %d-%d: %s (%s)", sm.wildcards.seg, summary["start"] + a,
+                     summary["start"] + b, backend, why)
+            return {"backend": backend, "why": why, "evidence": evidence}
+
+    result = plan_segment(sm.input.store, summary, cuts, sm.params.plan, rules, options["backend"], choose)
     write_json(result, sm.output[0])
     log.info("segment %s: %d windows, cuts at %s", sm.wildcards.seg, len(result["windows"]), cuts)
 

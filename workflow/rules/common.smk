@@ -8,10 +8,11 @@ min_version("8.0")
 
 from aivid.errors import AividError
 from aivid.output.route import piece_name, segment_route
+from aivid.repair.backends import backend_class
 from aivid.repair.plan import window_of
 from aivid.repair.prompts import prompt_key, prompt_options
 from aivid.workflow import steps
-from aivid.workflow.config import checked_config
+from aivid.workflow.config import checked_config, plan_options
 from aivid.workflow.runlock import claim_run_directory
 from aivid.workflow.steps import user_error
 
@@ -45,7 +46,6 @@ except (AividError, OSError) as exc:
 
 VIDEOS = CONFIG["videos"]
 OUT_EXT = "mkv" if CONFIG["output"]["lossless"] else "mp4"
-BACKEND_USES_GPU = CONFIG["inpaint_uses_gpu"]
 
 
 wildcard_constraints:
@@ -89,12 +89,21 @@ def window_results(wildcards):
     ]
 
 
+def window_backend(wildcards):
+    """The backend class of one window (the plan records which: `inpaint.backend: auto` chooses
+    per stretch)."""
+    return backend_class(window_of(segment_plan(wildcards), wildcards.win)["backend"])
+
+
+def window_gpu(wildcards):
+    """GPU windows hold the `gpu` resource (one at a time with the default profile)."""
+    return int(window_backend(wildcards).uses_gpu)
+
+
 def previous_window(wildcards):
     """Chained backends condition each window on the one before it (same tile)."""
-    if not CONFIG["inpaint_chained"]:
-        return []
     window = window_of(segment_plan(wildcards), wildcards.win)
-    if not window["prev"]:
+    if not backend_class(window["backend"]).chained or not window["prev"]:
         return []
     return [
         f"results/{wildcards.video}/seg{wildcards.seg}/windows/{window['prev']}.zarr"
@@ -177,7 +186,7 @@ def frames_output(path):
 
 def prompt_embeddings(wildcards):
     """VACE windows read cached prompt embeddings instead of loading the text encoder."""
-    if CONFIG["inpaint"]["backend"] != "vace":
+    if window_of(segment_plan(wildcards), wildcards.win)["backend"] != "vace":
         return []
     return [f"results/prompts/{prompt_key(CONFIG['inpaint'])}.safetensors"]
 

@@ -29,7 +29,7 @@ rule inpaint:
     conda:
         "../../envs/aivid.yaml"
     resources:
-        gpu=1 if BACKEND_USES_GPU else 0,
+        gpu=window_gpu,
     params:
         inpaint=CONFIG["inpaint"],
     script:

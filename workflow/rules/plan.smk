@@ -10,6 +10,6 @@ checkpoint plan:
         "logs/{video}/seg{seg}/plan.log",
     params:
         plan=CONFIG["plan"],
-        backend=CONFIG["inpaint"]["backend"],
+        inpaint=plan_options(CONFIG["inpaint"]),
     run:  # in Snakemake's own process: a job costs its work, not a Python start-up
         steps.run_here(steps.plan, input, output, params, wildcards, log)

@@ -24,6 +24,12 @@ class InpaintBackend(abc.ABC):
         self.options = dict(options)
 
     @staticmethod
+    def tile_size(options):
+        """(width, height) a tile is grown to at least (a context crop), or None: just the masked
+        regions and the plan's margin."""
+        return None
+
+    @staticmethod
     def frame_rule(a, b, lo, hi):
         """Adjust a window [a, b) inside the masked stretch's range [lo, hi); default: keep it."""
         return a, b

@@ -17,6 +17,7 @@ import numpy as np
 
 from aivid.errors import AividError
 from aivid.repair.backends.base import InpaintBackend
+from aivid.repair.backends.vace_models import tokens
 from aivid.repair.backends.vace_speed import compile_blocks, load_loras, set_flow_shift
 
 log = logging.getLogger("aivid")
@@ -36,6 +37,26 @@ def working_size(height, width, max_area, min_side, multiple=16):
     return h, w
 
 
+MASK_GREY = 128  # what VACE is shown under the mask (VACE's inpainting annotator MASK_COLOR; diffusers' examples)
+
+
+def working_mask(mask, width, height):
+    """A (T, H, W) bool mask at the working size: a working pixel is masked when any source pixel
+    it covers is (area > 0 where the tile shrinks, so a 1-px speck survives; nearest where it grows)."""
+    shrink = width < mask.shape[2] or height < mask.shape[1]
+    mode = cv2.INTER_AREA if shrink else cv2.INTER_NEAREST
+    return np.stack([cv2.resize(m.astype(np.float32), (width, height), interpolation=mode) > 0 for m in mask])
+
+
+def conditioning(frames, mask, width, height):
+    """What VACE is given for a tile: the frames at the working size with every masked working
+    pixel grey (the model must not see the defect it is to remove), and the working mask."""
+    video = np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in frames])
+    holes = working_mask(mask, width, height)
+    video[holes] = MASK_GREY
+    return video, holes
+
+
 def padded_length(frames):
     """The smallest 4k+1 >= frames (VACE's temporal rule)."""
     return frames + (-(frames - 1)) % 4
@@ -52,11 +73,35 @@ def torch_dtype(name):
     return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[name]
 
 
+def check_diffusers(installed=None):
+    """Refuse a diffusers outside the range aivid was tested with (pyproject's `vace` extra, read
+    from aivid's installed metadata), with one line saying which to install."""
+    from importlib.metadata import PackageNotFoundError, requires, version
+
+    from packaging.requirements import Requirement
+
+    try:
+        wanted = [Requirement(r) for r in requires("aivid") or [] if r.startswith("diffusers")]
+        installed = installed or version("diffusers")
+    except PackageNotFoundError:
+        return  # aivid run from a checkout that is not installed: nothing to compare with
+    if wanted and not wanted[0].specifier.contains(installed, prereleases=True):
+        spec = wanted[0].specifier
+        raise AividError("diffusers", f"version {installed} is installed, aivid's VACE backend is tested with "
+                                      f"diffusers{spec} (its step cache follows that version's transformer); "
+                                      f"pip install 'diffusers{spec}'")
+
+
+def pipeline_key(options):
+    return json.dumps([options.get(k) for k in PIPELINE_KEYS], default=str)
+
+
 def load_pipeline(options):
-    """WanVACEPipeline without its text encoder, placed per the configured memory mode (cached)."""
-    key = json.dumps([options.get(k) for k in PIPELINE_KEYS], default=str)
+    """WanVACEPipeline without its text encoder, prepared per the options (cached per process)."""
+    key = pipeline_key(options)
     if key in _PIPELINES:
         return _PIPELINES[key]
+    check_diffusers()
     from diffusers import WanVACEPipeline
 
     try:
@@ -64,6 +109,12 @@ def load_pipeline(options):
                                                dtype=torch_dtype(options["dtype"]))
     except (OSError, ValueError) as exc:
         raise AividError(options["model"], model_not_found(exc)) from None
+    _PIPELINES[key] = prepare_pipeline(pipe, options)
+    return _PIPELINES[key]
+
+
+def prepare_pipeline(pipe, options):
+    """LoRAs, fp8 storage, attention backend, stack cache, memory mode and compile, as configured."""
     load_loras(pipe, options["lora"], fuse=options["lora_fuse"])
     store_fp8_and_pick_attention(pipe, options)
     if options["cache_threshold"]:
@@ -73,7 +124,6 @@ def load_pipeline(options):
     place_pipeline(pipe, options)
     compile_blocks(pipe, options["compile"])
     pipe.set_progress_bar_config(disable=True)
-    _PIPELINES[key] = pipe
     return pipe
 
 
@@ -157,6 +207,12 @@ class VaceBackend(InpaintBackend):
     chained = True
     uses_gpu = True
 
+    @staticmethod
+    def tile_size(options):
+        """Tiles are context crops of the size the model was trained at (inpaint.crop), around the
+        defect and clamped to the frame; larger ones are scaled down to inpaint.max_area."""
+        return tuple(options["crop"])
+
     def inpaint(self, frames, mask, context=None):
         import torch
 
@@ -166,10 +222,12 @@ class VaceBackend(InpaintBackend):
         count, height, width = mask.shape
         wh, ww = working_size(height, width, self.options["max_area"], self.options["min_side"])
         length = padded_length(count)
-        video = [cv2.resize(f, (ww, wh), interpolation=cv2.INTER_AREA) for f in frames]
-        holes = [cv2.resize(m.astype(np.uint8) * 255, (ww, wh), interpolation=cv2.INTER_NEAREST) for m in mask]
-        video += [video[-1]] * (length - count)
+        video, holes = conditioning(frames, mask, ww, wh)
+        video = list(video) + [video[-1]] * (length - count)
+        holes = [h.astype(np.uint8) * 255 for h in holes]
         holes += [holes[-1]] * (length - count)
+        log.info("window of %d frames (%d padded): tile %dx%d worked at %dx%d, %d transformer tokens", count, length,
+                 width, height, ww, wh, tokens(length, wh, ww))
         embeds = context["prompt_embeds"]
         seed = window_seed(self.options["seed"], (context.get("window") or {}).get("id"), context.get("tile"))
         pipe = load_pipeline(self.options)
