@@ -188,3 +188,13 @@ def test_dead_runs_leftovers_are_removed_and_a_foreign_hosts_lock_is_kept(tmp_pa
     assert not left.exists() and not (left.parent / ".plan.tmp99999.json").exists()
     assert (left.parent / "plan.json").exists()
     runlock._HELD.clear()
+
+
+def test_a_run_folder_with_an_apostrophe_joins(clip, tmp_path):
+    """Names reach ffmpeg safely: the concat list quotes the pieces' paths."""
+    run = tmp_path / "it's a -run: ü"
+    run.mkdir()
+    write_config(run, clip, output={"lossless": False}, segments={"seconds": 2})
+    snakemake(run)
+    out = run / "results" / "clip" / "output.mp4"
+    assert ffmpeg_rgb(out).shape == ffmpeg_rgb(clip / "clip.mp4").shape

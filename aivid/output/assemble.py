@@ -124,13 +124,18 @@ def encode_repaired(info, seg_start, start, stop, store, out, settings):
     return out
 
 
+def concat_entry(path):
+    """A concat-list `file` line for `path`, quoted the concat demuxer's way: any character in a
+    name (an apostrophe, a leading dash, a colon) reaches ffmpeg as it is."""
+    return "file '" + str(Path(path).resolve()).replace("'", "'\\''") + "'\n"
+
+
 def _join(parts, counts, fps, out, args):
     """Run ffmpeg's concat demuxer over `parts` (`counts` frames each) with the further `args`
     (inputs, maps, codecs) into `out`; returns (exit code, last error line)."""
     fps = Fraction(fps)
     listing = Path(f"{out}.txt")
-    listing.write_text("".join(f"file '{Path(p).resolve()}'\nduration {float(n / fps):.6f}\n"
-                               for p, n in zip(parts, counts)))
+    listing.write_text("".join(f"{concat_entry(p)}duration {float(n / fps):.6f}\n" for p, n in zip(parts, counts)))
     code, _, err = run_capture(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "concat", "-safe", "0",
                                 "-i", str(listing), *args, str(out)])
     listing.unlink(missing_ok=True)
