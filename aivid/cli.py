@@ -143,6 +143,17 @@ def preview(video, mask, out, count):
 
 
 @main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False), default=".")
+@user_errors
+def status(run_dir):
+    """How far the workflow run in RUN_DIR has got: per video, windows and segments done and total."""
+    from aivid.workflow.progress import status as run_status
+
+    for line in run_status(run_dir):
+        click.echo(line)
+
+
+@main.command()
 @click.argument("video_out", type=click.Path(dir_okay=False), default="resources/demo/input.mp4")
 @click.argument("mask_out", type=click.Path(dir_okay=False), default="resources/demo/specks.mkv")
 @user_errors

@@ -34,6 +34,17 @@ def _optional(sm, name):
     return files[0] if files else None
 
 
+def _log_progress(sm):
+    """Done/total of the video's windows and segments, and an ETA, after each window and segment."""
+    from aivid.workflow.progress import progress_line, run_state
+
+    try:
+        log.info("video %s: %s", sm.wildcards.video, progress_line(Path("results") / sm.wildcards.video,
+                                                                    run_state(".")[1]))
+    except (OSError, ValueError, KeyError):  # progress is a courtesy: never fail a job over it
+        pass
+
+
 def _segment(sm):
     return _read_json(sm.input.segments)[int(sm.wildcards.seg)]
 
@@ -97,6 +108,7 @@ def inpaint(sm):
     prompt = _optional(sm, "prompt")
     inpaint_window(sm.input.frames, sm.input.store, window, sm.output[0], sm.params.inpaint,
                    previous=_optional(sm, "previous"), prompt=prompt)
+    _log_progress(sm)
 
 
 def prompt(sm):
@@ -134,6 +146,7 @@ def piece(sm):
     else:
         raise AssertionError(f"segment {sm.wildcards.seg} takes route {route!r}, not a piece")
     log.info("segment %s: %s", sm.wildcards.seg, route)
+    _log_progress(sm)
 
 
 def copy_piece(sm):
@@ -142,6 +155,7 @@ def copy_piece(sm):
     seg = _segment(sm)
     copy_segment(_info(sm.input.probe), seg["start"], seg["stop"], sm.output[0])
     log.info("segment %s: no repair, %d frames stream-copied", sm.wildcards.seg, seg["stop"] - seg["start"])
+    _log_progress(sm)
 
 
 def concat(sm):
