@@ -52,3 +52,64 @@ def play_in_browser(video, timeout=60):
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+CHECK = """<!doctype html><body><iframe id="f" src="{name}" width="1200" height="900"></iframe><script>
+const done = (r) => console.log("AIVID_RESULT " + JSON.stringify(r));
+document.getElementById("f").addEventListener("load", async () => {{
+  const doc = document.getElementById("f").contentDocument;
+  const images = [...doc.images].map(i => ({{src: i.getAttribute("src"), ok: i.complete && i.naturalWidth > 0}}));
+  const videos = [];
+  for (const v of doc.querySelectorAll("video")) {{
+    const ended = await new Promise(resolve => {{
+      v.addEventListener("ended", () => resolve(true));
+      v.addEventListener("error", () => resolve(false));
+      v.muted = true; v.playbackRate = 4; v.play().catch(() => resolve(false));
+      setTimeout(() => resolve(false), 20000);
+    }});
+    videos.push({{src: v.getAttribute("src"), ended: ended, duration: v.duration, width: v.videoWidth}});
+  }}
+  done({{title: doc.title, images: images, videos: videos}});
+}});
+</script></body>"""
+
+
+def _chromium(args, log_dir, timeout):
+    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+           "--autoplay-policy=no-user-gesture-required", "--enable-logging=stderr", "--v=0",
+           f"--user-data-dir={log_dir / 'chromium-profile'}", *args]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def check_page(page, timeout=90):
+    """Open `page` (an HTML file) in headless Chromium: which of its images loaded, whether each of
+    its videos played to its end.  Returns {"title", "images": [...], "videos": [...]}."""
+    page = page.resolve()
+    checker = page.parent / f"{page.stem}_check.html"
+    checker.write_text(CHECK.format(name=page.name))
+    proc = _chromium([checker.as_uri()], page.parent, timeout)
+    deadline = time.monotonic() + timeout
+    try:
+        for line in proc.stderr:
+            if "AIVID_RESULT " in line:
+                return json.loads(line.split("AIVID_RESULT ", 1)[1].rsplit('"', 1)[0])
+            if time.monotonic() > deadline:
+                break
+        raise AssertionError(f"Chromium gave no result for {page} within {timeout} s")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def screenshot(page, out, size=(1200, 1400), timeout=60):
+    """A PNG of `page` as headless Chromium shows it."""
+    page = page.resolve()
+    proc = _chromium([f"--window-size={size[0]},{size[1]}", f"--screenshot={out}", page.as_uri()], page.parent, timeout)
+    try:
+        proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return out

@@ -85,12 +85,13 @@ def test_edits_rerun_only_what_they_touch(finished, tmp_path):
         (run / "config.yaml").write_text(yaml.safe_dump(config))
         return executed_jobs(snakemake(run))
 
-    assert edit("output", "crf", 20) == {"piece": 4, "concat": 1}  # an output setting: only encoding
+    report = {"report_pages": 1}  # the report follows what it shows
+    assert edit("output", "crf", 20) == {"piece": 4, "concat": 1, **report}  # an output setting: only encoding
     assert edit("inpaint", "max_offset", 30) == {"inpaint": windows, "blend": repaired, "piece": repaired,
-                                                   "concat": 1}  # the fill: windows onwards, no mask or plan
+                                                   "concat": 1, **report}  # the fill: windows onwards, no mask or plan
     jobs = edit("mask", "dilate", DILATE + 2)  # masks, and what their plans lead to
     assert jobs["mask"] == 4 and jobs["plan"] == 4 and jobs["concat"] == 1, jobs
-    assert set(jobs) <= {"mask", "plan", "decode", "inpaint", "blend", "piece", "concat"}, jobs
+    assert set(jobs) <= {"mask", "plan", "decode", "inpaint", "blend", "piece", "concat", "report_pages"}, jobs
 
 
 BAD_CONFIGS = [

@@ -61,16 +61,23 @@ def transcode_segment(info, start, stop, out, settings):
     return out
 
 
-def encode_repaired_gops(info, seg_start, seg_stop, store, out, settings, changed):
-    """The piece of a repaired segment that is joined with stream copies: only the GOPs (keyframe
-    to keyframe) that the `changed` frames [first, last) of the segment fall in are re-encoded;
-    the segment's other GOPs are stream-copied, and the parts joined into `out` (one MPEG-TS
-    piece)."""
+def reencoded_span(info, seg_start, seg_stop, changed):
+    """[a, b): the whole GOPs (keyframe to keyframe) of a segment that its `changed` frames
+    [first, last) (of the segment) fall in: what a repaired segment re-encodes."""
     first, last = changed
     index = info.index or packet_index(info.path)
     keys = [k for k in index.keyframes if seg_start < k < seg_stop]
     a = max([seg_start] + [k for k in keys if k <= seg_start + first])
     b = min([seg_stop] + [k for k in keys if k >= seg_start + last])
+    return a, b
+
+
+def encode_repaired_gops(info, seg_start, seg_stop, store, out, settings, changed):
+    """The piece of a repaired segment that is joined with stream copies: only the GOPs (keyframe
+    to keyframe) that the `changed` frames [first, last) of the segment fall in are re-encoded;
+    the segment's other GOPs are stream-copied, and the parts joined into `out` (one MPEG-TS
+    piece)."""
+    a, b = reencoded_span(info, seg_start, seg_stop, changed)
     spans = [span for span in ((seg_start, a), (a, b), (b, seg_stop)) if span[0] < span[1]]
     log.info("frames %d-%d re-encoded, %d of the segment's %d frames stream-copied", a, b,
              seg_stop - seg_start - (b - a), seg_stop - seg_start)

@@ -57,3 +57,14 @@ def segment_route(piece_ext, untouched, plan=None):
 def piece_name(piece_ext, route):
     """The file a segment's route writes, relative to its segment folder."""
     return "copy.ts" if route == "copy" else f"piece.{piece_ext}"
+
+
+def route_reason(route, piece_ext, whole_reason=None, span=None):
+    """Why a segment took its route, in words (for the report)."""
+    if route == "copy":
+        return "no repair reaches it: its packets are copied, never decoded"
+    if route == "repair_gops":
+        return f"frames {span[0]}-{span[1]} (the GOPs its repair reaches) re-encoded, its other GOPs copied"
+    why = ("lossless output re-encodes everything" if piece_ext == "mkv"
+           else whole_reason or "output.reencode: all")
+    return ("repaired and re-encoded: " if route == "repair" else "re-encoded from the source: ") + why

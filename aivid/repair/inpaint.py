@@ -39,10 +39,13 @@ def inpaint_window(frames_store, mask_store, window, out, options, previous=None
             context = {"seed": options["seed"], "window": window, "tile": i,
                        "previous": _previous_tile(previous, window, i), "prompt_embeds": embeds}
             started = time.perf_counter()
+            backend.stats = {}
             result = np.asarray(backend.inpaint(crop, holes, context), np.uint8)
-            log.info("window %s tile %d: %d frames of %dx%d in %.1f s", window["id"], i, b - a, w, h,
-                     time.perf_counter() - started)
-            store = LazyVideo.create(tile_path(tmp, i), result.shape, frames.fps, {"window": window, "tile": i})
+            seconds = time.perf_counter() - started
+            log.info("window %s tile %d: %d frames of %dx%d in %.1f s", window["id"], i, b - a, w, h, seconds)
+            store = LazyVideo.create(tile_path(tmp, i), result.shape, frames.fps,
+                                     {"window": window, "tile": i, "seconds": round(seconds, 2),
+                                      "backend": window["backend"], "stats": backend.stats})
             store[:] = result
     return out
 

@@ -158,6 +158,30 @@ def copy_piece(sm):
     _log_progress(sm)
 
 
+def report_pages(sm):
+    from aivid.output.assemble import reencoded_span
+    from aivid.output.report import write_report
+    from aivid.output.route import piece_format, route_reason, segment_route
+    from aivid.repair.boxes import window_frames
+
+    info, segments = _info(sm.input.probe), _read_json(sm.input.segments)
+    plans = {str(_read_json(p)["segment"]["start"]): _read_json(p) for p in sm.input.plans}
+    whole = piece_format(info, sm.params.output)[1]
+    routes, stores = {}, {}
+    for seg in segments:
+        index, plan = str(seg["index"]), plans.get(str(seg["start"]))
+        route = segment_route(sm.params.piece_ext, index in sm.params.untouched, plan)
+        span = reencoded_span(info, seg["start"], seg["stop"], window_frames(plan["windows"])) \
+            if route == "repair_gops" else None
+        routes[index] = (route, route_reason(route, sm.params.piece_ext, whole, span))
+        if route in ("repair", "repair_gops"):
+            folder = Path(sm.output[0]).parent / f"seg{index}"
+            stores[index] = (plan, folder / "frames.zarr", folder / "repaired.zarr", folder / "mask.zarr")
+    settings = {Path(p).stem: _read_json(p) for p in sm.input.settings}
+    write_report(sm.wildcards.video, info, segments, routes, stores, settings, sm.output[0])
+    log.info("report pages of %d repaired segment(s) in %s", len(stores), sm.output[0])
+
+
 def concat(sm):
     from aivid.output.assemble import concat_pieces
 
@@ -167,7 +191,7 @@ def concat(sm):
     log.info("wrote %s", sm.output[0])
 
 
-DOING = {"mask": "building the mask", "plan": "planning", "decode": "decoding the repair box",
+DOING = {"report_pages": "making the report pages", "mask": "building the mask", "plan": "planning", "decode": "decoding the repair box",
          "inpaint": "inpainting a window", "prompt": "encoding the prompts", "blend": "blending the repair",
          "piece": "encoding a repaired segment", "copy_piece": "copying a segment", "concat": "joining the output"}
 FULL = (errno.ENOSPC, errno.EDQUOT)

@@ -55,7 +55,10 @@ wildcard_constraints:
 
 
 def final_outputs():
-    return expand("results/{video}/output.{ext}", video=VIDEOS, ext=OUT_EXT)
+    """Each video's output, and its report pages (`snakemake --report report.zip`)."""
+    return expand("results/{video}/output.{ext}", video=VIDEOS, ext=OUT_EXT) + expand(
+        "results/{video}/report", video=VIDEOS
+    )
 
 
 def source_video(wildcards):
@@ -136,6 +139,19 @@ def repaired_segment(wildcards):
     if chosen in ("repair", "repair_gops"):
         return [f"results/{wildcards.video}/seg{wildcards.seg}/repaired.zarr"]
     return []
+
+
+def repaired_segments(wildcards):
+    """The blended stores (and beside them the decoded boxes and masks) of a video's repaired segments."""
+    found = []
+    for seg in segment_ids(wildcards):
+        if needs_plan(wildcards.video, seg) and plan_of(wildcards.video, seg)["work"]:
+            folder = f"results/{wildcards.video}/seg{seg}"
+            found += [
+                f"{folder}/{name}"
+                for name in ("repaired.zarr", "frames.zarr", "mask.zarr")
+            ]
+    return found
 
 
 def segment_untouched(wildcards):

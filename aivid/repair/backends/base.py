@@ -22,6 +22,7 @@ class InpaintBackend(abc.ABC):
         """`options`: a checked `inpaint` config section (aivid.workflow.config.section("inpaint", ...)),
         every key present: defaults live in the config schema only."""
         self.options = dict(options)
+        self.stats = {}  # figures of the last `inpaint` call, for the report (e.g. colour error)
 
     @staticmethod
     def tile_size(options):

@@ -243,16 +243,19 @@ class VaceBackend(InpaintBackend):
                       negative_prompt_embeds=_maybe(embeds.get("negative"), pipe.transformer.dtype),
                       generator=torch.Generator("cpu").manual_seed(seed), output_type="np",
                       callback_on_step_end=progress).frames[0][:count]
+        self.stats = {"steps": steps, "tokens": tokens(length, wh, ww), "working_size": f"{ww}x{wh}"}
         if cache:
             log.info("step cache: %d of %d transformer passes skipped", sum(cache.skipped), len(cache.skipped))
+            self.stats["passes_skipped"] = f"{sum(cache.skipped)}/{len(cache.skipped)}"
         out = np.stack([cv2.resize(np.clip(f * 255, 0, 255).astype(np.uint8), (width, height),
                                    interpolation=cv2.INTER_CUBIC) for f in result])
         known = ~mask
         before = colour_error(out, frames, known)
         if self.options["colour_correction"]:
             out = colour_correct(out, frames, known)
-        log.info("colour error on unmasked ROI pixels: %.2f before, %.2f after correction", before,
-                 colour_error(out, frames, known))
+        after = colour_error(out, frames, known)
+        log.info("colour error on unmasked ROI pixels: %.2f before, %.2f after correction", before, after)
+        self.stats.update(colour_error_before=round(before, 2), colour_error_after=round(after, 2))
         return out
 
     @staticmethod

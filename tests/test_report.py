@@ -1,0 +1,26 @@
+"""`snakemake --report report.zip`: every repair before and after, seen in a browser."""
+
+import zipfile
+
+import cv2
+import pytest
+from browser import check_page, chromium, screenshot
+from conftest import snakemake
+
+
+@pytest.mark.skipif(chromium() is None, reason="Chromium is not installed (.ci/run installs Debian's chromium)")
+def test_the_report_shows_every_repair_and_plays_its_clips(finished, tmp_path):
+    snakemake(finished, "--report", str(tmp_path / "report.zip"))
+    with zipfile.ZipFile(tmp_path / "report.zip") as archive:
+        archive.extractall(tmp_path)
+    (page,) = [p for p in (tmp_path / "report" / "data" / "raw").glob("*/index.html")]
+    text = page.read_text()
+    assert text.count("repaired and re-encoded: lossless output re-encodes everything") == 2  # segments 0, 2
+    assert text.count("re-encoded from the source: lossless output re-encodes everything") == 2  # 1, 3
+    assert text.count("<td>classical</td>") == 3  # one row per window tile
+    seen = check_page(page)
+    assert seen["title"] == "clip"
+    assert len(seen["images"]) == 8 and all(i["ok"] for i in seen["images"]), seen  # 2 stretches x 4 pictures
+    assert len(seen["videos"]) == 2 and all(v["ended"] and v["width"] > 0 for v in seen["videos"]), seen
+    shot = cv2.imread(str(screenshot(page, tmp_path / "shot.png")))
+    assert shot is not None and shot.std() > 10  # not blank
