@@ -20,6 +20,7 @@ import numpy as np
 from aivid.atomic import atomic_output
 from aivid.media.lazy import LazyVideo
 
+WIDE = 960  # pixels: the widest whole-frame picture (boxes are shown at native resolution)
 PACKAGES = ("aivid", "snakemake", "numpy", "zarr", "opencv-python-headless", "scipy", "torch", "diffusers")
 
 
@@ -74,6 +75,9 @@ def stretch_pictures(name, info, seg, plan, frames_store, repaired_store, mask_s
     overlay[held] = (0.4 * overlay[held] + 0.6 * np.array([255, 0, 0])).astype(np.uint8)
     cv2.rectangle(whole, (x0, y0), (x1 - 1, y1 - 1), (255, 220, 0), 2)
     stem = f"seg{seg['index']}_s{stretch}"
+    shrink = min(1.0, WIDE / whole.shape[1])  # whole frames at most as wide as the page shows them
+    size = (round(whole.shape[1] * shrink), round(whole.shape[0] * shrink))
+    whole, overlay = (cv2.resize(i, size, interpolation=cv2.INTER_AREA) if shrink < 1 else i for i in (whole, overlay))
     for part, image in (("before", before), ("after", after), ("frame", whole), ("mask", overlay)):
         _png(out / f"{stem}_{part}.png", image)
     lo, hi = max(a, first), min(b, last)
@@ -81,7 +85,7 @@ def stretch_pictures(name, info, seg, plan, frames_store, repaired_store, mask_s
                            LazyVideo.open(repaired_store)[lo:hi, y0:y1, x0:x1].numpy()], axis=2)
     pair = _even(pair)
     encode_frames(pair, out / f"{stem}.mp4", pair.shape[2], pair.shape[1], info.fps,
-                  EncodeSettings.from_config({"crf": 18, "preset": "veryfast"}))
+                  EncodeSettings.from_config({"crf": 18, "preset": "ultrafast"}))
     frame_no = seg["start"] + t
     rows = []
     for w in windows:
