@@ -41,6 +41,11 @@ def play_in_browser(video, timeout=60):
            page.as_uri()]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
+    return _result(proc, video, timeout)
+
+
+def _result(proc, what, timeout):
+    """The JSON a page logged as `AIVID_RESULT …` on Chromium's stderr; Chromium is then stopped."""
     deadline = time.monotonic() + timeout
     try:
         for line in proc.stderr:
@@ -48,7 +53,7 @@ def play_in_browser(video, timeout=60):
                 return json.loads(line.split("AIVID_RESULT ", 1)[1].rsplit('"', 1)[0])
             if time.monotonic() > deadline:
                 break
-        raise AssertionError(f"Chromium gave no result for {video} within {timeout} s")
+        raise AssertionError(f"Chromium gave no result for {what} within {timeout} s")
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -88,18 +93,7 @@ def check_page(page, timeout=90):
     page = page.resolve()
     checker = page.parent / f"{page.stem}_check.html"
     checker.write_text(CHECK.format(name=page.name))
-    proc = _chromium([checker.as_uri()], page.parent, timeout)
-    deadline = time.monotonic() + timeout
-    try:
-        for line in proc.stderr:
-            if "AIVID_RESULT " in line:
-                return json.loads(line.split("AIVID_RESULT ", 1)[1].rsplit('"', 1)[0])
-            if time.monotonic() > deadline:
-                break
-        raise AssertionError(f"Chromium gave no result for {page} within {timeout} s")
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    return _result(_chromium([checker.as_uri()], page.parent, timeout), page, timeout)
 
 
 def screenshot(page, out, size=(1200, 1400), timeout=60):
