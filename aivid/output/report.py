@@ -58,6 +58,7 @@ def stretch_pictures(name, info, seg, plan, frames_store, repaired_store, mask_s
     from aivid.media.decode import read_frames
     from aivid.media.encode import EncodeSettings, encode_frames
     from aivid.repair.boxes import box_of
+    from aivid.repair.inpaint import tile_path
 
     windows = [w for w in plan["windows"] if w["stretch"] == stretch]
     a, b = min(w["frames"][0] for w in windows), max(w["frames"][1] for w in windows)
@@ -90,7 +91,7 @@ def stretch_pictures(name, info, seg, plan, frames_store, repaired_store, mask_s
     rows = []
     for w in windows:
         for i, tile in enumerate(w["tiles"]):
-            attrs = LazyVideo.open(f"{Path(repaired_store).parent}/windows/{w['id']}.zarr/tile{i}").attrs
+            attrs = LazyVideo.open(tile_path(Path(repaired_store).parent / "windows" / f"{w['id']}.zarr", i)).attrs
             stats = attrs.get("stats", {})
             figures = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in stats.items())
             rows.append([w["id"], f"{seg['start'] + w['frames'][0]}-{seg['start'] + w['frames'][1]}",

@@ -12,6 +12,7 @@ from aivid.media.decode import iter_frame_blocks
 CUT_RADIUS = 5  # a change counts as a cut if it stands out among this many changes either side
 CUT_CONTRAST = 3.0  # ... by this factor over their median
 THUMB_SIZE = (64, 36)
+DECODE_SIZE = (256, 144)  # ffmpeg shrinks frames this far, thumbnail() the rest (no full frames piped)
 
 
 def thumbnail(gray):
@@ -36,8 +37,8 @@ def find_cuts(thumbs, threshold):
 
 def detect_cuts(path, start, stop, threshold, info=None):
     """Frame indices (absolute) in (start, stop) of `path` that begin a new shot."""
-    thumbs = [thumbnail(frame[..., 0])
-              for _, block in iter_frame_blocks(path, start, stop, pix_fmt="gray", info=info) for frame in block]
+    thumbs = [thumbnail(frame[..., 0]) for _, block in
+              iter_frame_blocks(path, start, stop, pix_fmt="gray", size=DECODE_SIZE, info=info) for frame in block]
     return [start + i for i in find_cuts(thumbs, threshold)]
 
 

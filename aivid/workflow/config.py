@@ -81,10 +81,17 @@ def validate_config(config, schema_path=SCHEMA_PATH, source="config"):
     for video in config["videos"].values():
         video["automask"] = {**config.get("automask", {}), **video.get("automask", {})}
     config = _fill_defaults(schema, config, schema)
-    from aivid.repair.backends.vace_speed import apply_preset
-
-    apply_preset(config["inpaint"])
+    _complete("inpaint", config["inpaint"])
     return config
+
+
+def _complete(name, values):
+    """What a section's defaults cannot say alone: the inpaint preset fills steps, guidance, shift."""
+    if name == "inpaint":
+        from aivid.repair.backends.vace_speed import apply_preset
+
+        apply_preset(values)
+    return values
 
 
 def section(name, values=None, source=None):
@@ -95,12 +102,7 @@ def section(name, values=None, source=None):
     sub = {**schema["properties"][name], "definitions": schema.get("definitions", {})}
     values = copy.deepcopy(values or {})
     _check(sub, values, source or name, prefix=f"{name}.")
-    values = _fill_defaults(sub, values, schema)
-    if name == "inpaint":
-        from aivid.repair.backends.vace_speed import apply_preset
-
-        apply_preset(values)
-    return values
+    return _complete(name, _fill_defaults(sub, values, schema))
 
 
 def resolve_path(path, base_dir, workdir=None):

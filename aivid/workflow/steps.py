@@ -165,7 +165,7 @@ def report_pages(sm):
     from aivid.repair.boxes import window_frames
 
     info, segments = _info(sm.input.probe), _read_json(sm.input.segments)
-    plans = {str(_read_json(p)["segment"]["start"]): _read_json(p) for p in sm.input.plans}
+    plans = {str(plan["segment"]["start"]): plan for plan in map(_read_json, sm.input.plans)}
     whole = piece_format(info, sm.params.output)[1]
     routes, stores = {}, {}
     for seg in segments:
