@@ -50,7 +50,7 @@ def slurm_jobs(counts, defects, segments):
     """Cluster and local jobs after planning under the Slurm profile (one window per defect)."""
     group = yaml.safe_load(SLURM_PROFILE.read_text())["group-components"]["scan"]
     cluster = -(-counts.get("mask", 0) // group) + defects * 4  # decode, window, blend, piece
-    local = counts.get("plan", 0) + (segments - defects) + 1  # plans, stream copies, the join
+    local = counts.get("plan", 0) + 1  # plans, the join (untouched segments are copied by it)
     return cluster, local
 
 
@@ -75,12 +75,12 @@ def main():
         jobs = counts.get("total", 0)
         segments = len(yaml.safe_load((work / "results" / "long" / "segments.json").read_text()))
         print(f"segments: {segments}; jobs before the plan checkpoints: {jobs}")
-        after = jobs + (segments - args.defects - counts.get("copy_piece", 0)) + args.defects * 4
-        print(f"after planning, about {after} jobs: a stream copy per untouched segment; decode, one window, "
-              f"blend and piece per defect")
+        after = jobs + args.defects * 4
+        print(f"after planning, about {after} jobs: decode, one window, blend and piece per defect (untouched "
+              f"segments need no job: their packets are copied at the join)")
         cluster, local = slurm_jobs(counts, args.defects, segments)
         print(f"with workflow/profiles/slurm: about {cluster} Slurm jobs (mask scans grouped, then decode, window, "
-              f"blend, piece per defect) and {local} local jobs (plans, stream copies, the join)")
+              f"blend, piece per defect) and {local} local jobs (plans, the join)")
         print(f"DAG build (snakemake -n): cold {cold:.1f} s (probe + keyframe listing), warm {warm:.1f} s")
 
 

@@ -53,21 +53,30 @@ def test_range_decode_on_rational_rate(media, tmp_path):
 
 @pytest.mark.parametrize("gop", ["closed", "open"])
 def test_decoding_from_a_keyframe_jumps_straight_to_it(media, tmp_path, gop):
-    """A keyframe start decodes nothing of the GOP before it (no accurate seek), and is exact,
-    with B-frames and with an open GOP (whose first pictures refer back across the keyframe)."""
+    """Any start decodes from the keyframe of its GOP (a fast seek to just before it: nothing of
+    the GOP before is decoded) and is exact, with B-frames and with an open GOP (whose first
+    pictures refer back across the keyframe)."""
     from conftest import ffmpeg
 
-    from aivid.media.decode import seek_options
+    from aivid.media.decode import exact_input
 
     src = tmp_path / f"{gop}.mp4"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x96:rate=30000/1001", "-frames:v", "90", "-c:v", "libx264",
            "-g", "24", "-bf", "3", "-x264-params", f"open-gop={int(gop == 'open')}", src)
     info, full = probe(src), ffmpeg_rgb(src)
     assert info.index.keyframes == [0, 24, 48, 72]
+    if gop == "closed":
+        assert info.index.safe_keys == [0, 24, 48, 72]
+    else:  # keyframes whose leading B-frames refer back are no cut points
+        assert 0 in info.index.safe_keys and set(info.index.safe_keys) < {0, 24, 48, 72}
+    seconds = [ts * info.index.time_base for ts in info.index.pts]
     for key in info.index.keyframes[1:]:
-        assert "noaccurate_seek" in seek_options(info, key) and "noaccurate_seek" not in seek_options(info, key + 1)
-        blocks = [b.copy() for _, b in iter_frame_blocks(src, key, key + 10, info=info)]
-        assert np.array_equal(np.concatenate(blocks), full[key : key + 10]), key
+        for start in (key, key + 1, key + 5):
+            options, trim, _ = exact_input(info, start, start + 10)
+            assert "noaccurate_seek" in options and trim["start_pts"] == info.index.pts[start]
+            assert seconds[key - 8] < float(options["ss"]) + info.start_time < seconds[key]  # dts before pts
+            blocks = [b.copy() for _, b in iter_frame_blocks(src, start, start + 10, info=info)]
+            assert np.array_equal(np.concatenate(blocks), full[start : start + 10]), start
 
 
 def test_lossless_round_trip_is_bit_exact(bikes, tmp_path):

@@ -1,6 +1,5 @@
 """Frame-exact decoding through ffmpeg: as a stream of blocks, or into a Zarr store."""
 
-import bisect
 import contextlib
 import subprocess
 from fractions import Fraction
@@ -23,54 +22,57 @@ def _frame_range(info, start, stop):
     return start, stop
 
 
-def seek_seconds(info, start, after=False):
-    """An input seek time that lands exactly on frame `start` (presentation order).
+def exact_input(info, start, stop=None):
+    """How ffmpeg reads exactly frames [start, stop) of the source: (input options, trim, skip).
 
-    ffmpeg's accurate seek drops decoded frames before the target, so aiming half-way between
-    frame start-1 and frame start makes the first delivered frame exactly frame `start`.  A stream
-    copy starts at the keyframe at or before the target instead, so with `after` (start being a
-    keyframe) it aims half-way between frame start and start+1.
+    Frames are selected by their own integer timestamps, never through a float time that can
+    round to the neighbour: the demuxer jumps (a fast seek, a little early) to a keyframe from
+    which every wanted frame decodes -- not one whose leading pictures are wanted, as an open
+    GOP's or an HEVC CRA's are -- and the `trim` filter keeps the frames whose pts lie in
+    [pts(start), pts(stop)), with -copyts so that pts stay the stream's own.  A source without
+    usable timestamps is decoded from its start and `skip` frames are dropped by counting.
+    Landing late cannot go unnoticed: trim then yields too few frames, and the reader fails.
     """
-    if start == 0:
-        return None
     index = info.index or packet_index(info.path)
-    pts = index.pts
-    if len(pts) <= start:
-        return None
-    lo, hi = (start, start + 1) if after and start + 1 < len(pts) else (start - 1, start)
-    mid = Fraction(pts[lo] + pts[hi], 2)
-    return float(mid * index.time_base) - info.start_time
+    stop = len(index.pts) if stop is None else min(int(stop), len(index.pts))
+    if not index.reliable:
+        return {}, None, start
+    trim = {}
+    if start > 0:
+        trim["start_pts"] = index.pts[start]
+    if stop < len(index.pts):
+        trim["end_pts"] = index.pts[stop]
+    options = {}
+    j = index.decode_start(start) if start > 0 else 0
+    if j > 0:
+        stamps = [ts for ts in (index.decode_pts[j], index.decode_dts[j]) if ts is not None]
+        # a hair early (the time is printed in microseconds): landing on the keyframe before
+        # costs a GOP of decoding, landing after it would lose frames
+        margin = min(Fraction(1, 1000), Fraction(1, 2) / Fraction(info.fps)) if Fraction(info.fps) else Fraction(1, 1000)
+        seek = float(min(stamps) * index.time_base - margin) - info.start_time
+        if seek > 0:
+            options = {"ss": f"{seek:.6f}", "noaccurate_seek": None}
+    return options, trim or None, 0
 
 
-def seek_options(info, start):
-    """ffmpeg input options that start decoding exactly at frame `start`.
-
-    A keyframe is reached directly: the demuxer jumps to it and nothing before it is decoded (an
-    accurate seek to it would jump to the keyframe before and decode that whole GOP first, only
-    to drop it).  Any other frame needs the accurate seek of seek_seconds.
-    """
-    if start == 0:
-        return {}
-    index = info.index or packet_index(info.path)
-    i = bisect.bisect_left(index.keyframes, start)
-    on_key = i < len(index.keyframes) and index.keyframes[i] == start and start + 1 < len(index.pts)
-    seek = seek_seconds(info, start, after=on_key)
-    if seek is None or seek <= 0:
-        return {}
-    return {"ss": f"{seek:.6f}", **({"noaccurate_seek": None} if on_key else {})}
+def exact_stream(info, start, stop=None, autorotate=True):
+    """(ffmpeg-python video stream of frames [start, stop), global args, frames to skip)."""
+    options, trim, skip = exact_input(info, start, stop)
+    stream = ffmpeg.input(info.path, **options, **({} if autorotate else {"noautorotate": None})).video
+    if trim:
+        stream = stream.filter("trim", **trim)
+    return stream, (["-copyts"] if trim or options else []), skip
 
 
 def _ffmpeg_args(info, start, count, pix_fmt, size, crop=None):
-    in_kw = seek_options(info, start)
-    stream = ffmpeg.input(info.path, **in_kw).video
+    stream, copyts, skip = exact_stream(info, start, start + count)
     if size is not None:
         stream = stream.filter("scale", size[0], size[1], flags="area")
     if crop is not None:  # after the conversion, so the pixels equal those of whole frames
         stream = stream.filter("format", pix_fmt).filter("crop", crop[2], crop[3], crop[0], crop[1])
-    skip = start if (start and not in_kw) else 0  # no usable timestamps: decode and discard
     out = stream.output("pipe:", format="rawvideo", pix_fmt=pix_fmt, fps_mode="passthrough",
                         **{"frames:v": count + skip})
-    return out.global_args("-nostdin", "-v", "error").compile(), skip
+    return out.global_args("-nostdin", "-v", "error", *copyts).compile(), skip
 
 
 @contextlib.contextmanager

@@ -39,6 +39,9 @@ class VideoInfo:
     audio: list = field(default_factory=list)
     subtitles: list = field(default_factory=list)
     bit_rate: int | None = None
+    field_order: str | None = None  # "progressive", "tt" (top field first), "bb", ... or None
+    container: str | None = None  # the demuxer's name (ffprobe format_name)
+    stream: int = 0  # the video stream's index in the file
     # every frame's timestamp (for exact seeks), kept out of to_dict: attached by probe() and
     # cached_info(), so the jobs of one workflow list a video's packets once, not once each
     index: "PacketIndex | None" = field(default=None, repr=False, compare=False)
@@ -62,11 +65,54 @@ class VideoInfo:
 
 @dataclass
 class PacketIndex:
-    """Presentation-ordered timestamps of every video frame, and which frames are keyframes."""
+    """Presentation-ordered timestamps of every video frame, which frames are keyframes, and the
+    packets in decode order (for safe cuts and for the output's timestamps).
+
+    Frames are what the decoder outputs: packets an edit list discards (ffprobe flag D) are not
+    frames, and are not counted.
+    """
 
     pts: list  # in stream time_base ticks, sorted (presentation order)
     keyframes: list  # frame indices (presentation order) that start with a keyframe
     time_base: Fraction
+    decode_pts: list = field(default_factory=list)  # pts of the frames' packets in decode order
+    decode_dts: list = field(default_factory=list)  # their dts (None where the container has none)
+    safe_keys: list = field(default_factory=list)  # keyframes a cut may start at (safe_cut_points)
+    reliable: bool = True  # every packet has its own pts (else frames are found by counting)
+    discarded: int = 0  # packets an edit list hides (decoded for reference, never shown)
+
+    def to_dict(self):
+        return {"pts": self.pts, "keyframes": self.keyframes, "time_base": str(self.time_base),
+                "decode_pts": self.decode_pts, "decode_dts": self.decode_dts, "safe_keys": self.safe_keys,
+                "reliable": self.reliable, "discarded": self.discarded}
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(pts=data["pts"], keyframes=data["keyframes"], time_base=Fraction(data["time_base"]),
+                   decode_pts=data.get("decode_pts", []), decode_dts=data.get("decode_dts", []),
+                   safe_keys=data.get("safe_keys", data["keyframes"]), reliable=data.get("reliable", True),
+                   discarded=data.get("discarded", 0))
+
+    def reorder_delay(self):
+        """How many frames the decoder holds back (0 without B-frames): the most any packet's
+        decode position runs ahead of its presentation position."""
+        rank = {ts: i for i, ts in enumerate(self.pts)}
+        return max([0] + [j - rank[ts] for j, ts in enumerate(self.decode_pts)])
+
+    def decode_start(self, start):
+        """The decode position of the keyframe to start decoding at so that frame `start` and
+        every later frame come out: the last keyframe at or before it in presentation with no
+        packet needed (pts >= frame start's) before it in decode order."""
+        target, best, seen = self.pts[start], 0, None
+        keys = set(self.keyframes)
+        rank = {ts: i for i, ts in enumerate(self.pts)}
+        for j, ts in enumerate(self.decode_pts):
+            if seen is not None and seen >= target:
+                break
+            if rank[ts] in keys and ts <= target:
+                best = j
+            seen = ts if seen is None else max(seen, ts)
+        return best
 
 
 def _run_ffprobe_json(path):
@@ -119,8 +165,27 @@ def _fraction(text, default="0/1"):
     return Fraction(text)
 
 
+def safe_cut_points(decode_pts, key_positions):
+    """Frame indices where a cut is safe: a keyframe that no later packet (decode order) shows
+    before and no earlier packet shows after, so the GOP it starts references nothing before it.
+    H.264 open GOPs and HEVC CRA pictures with leading (RASL) pictures fail this: their leading
+    pictures come after them in decode order and reference the previous GOP."""
+    n = len(decode_pts)
+    suffix_min = [None] * n
+    low = None
+    for j in range(n - 1, -1, -1):
+        suffix_min[j] = low
+        low = decode_pts[j] if low is None else min(low, decode_pts[j])
+    safe, high = [], None
+    for j, ts in enumerate(decode_pts):
+        if j in key_positions and (high is None or high < ts) and (suffix_min[j] is None or suffix_min[j] > ts):
+            safe.append(j)  # exactly j packets come before it, all shown earlier: it is frame j
+        high = ts if high is None else max(high, ts)
+    return safe
+
+
 def packet_index(path, stream_index=None):
-    """Read every video packet's timestamp and key flag, without decoding (fast)."""
+    """Read every video packet's timestamps and flags, without decoding (fast)."""
     require("ffprobe")
     select = f"{stream_index}" if stream_index is not None else "v:0"
     code, out, err = run_capture(
@@ -131,15 +196,24 @@ def packet_index(path, stream_index=None):
         raise AividError(path, f"cannot read packets ({last_error_line(err)})")
     data = json.loads(out or b"{}")
     time_base = _fraction(data.get("streams", [{}])[0].get("time_base"), "1/90000")
-    rows = []
-    for i, pkt in enumerate(data.get("packets", [])):
-        ts = pkt.get("pts", pkt.get("dts"))
-        ts = int(ts) if ts not in (None, "N/A") else i
-        rows.append((ts, "K" in pkt.get("flags", "")))
-    rows.sort()
-    pts = [ts for ts, _ in rows]
-    keyframes = [i for i, (_, key) in enumerate(rows) if key]
-    return PacketIndex(pts=pts, keyframes=keyframes, time_base=time_base)
+    def number(value):
+        return int(value) if value not in (None, "N/A") else None
+
+    listed = data.get("packets", [])
+    packets = [pkt for pkt in listed if "D" not in pkt.get("flags", "")]
+    decode_pts = [number(p.get("pts", p.get("dts"))) for p in packets]
+    decode_dts = [number(p.get("dts")) for p in packets]
+    reliable = None not in decode_pts and len(set(decode_pts)) == len(decode_pts)
+    if not reliable:  # no usable timestamps: frames in decode order, found by counting
+        decode_pts = list(range(len(packets)))
+    key_positions = {j for j, p in enumerate(packets) if "K" in p.get("flags", "")}
+    order = sorted(range(len(packets)), key=lambda j: decode_pts[j])
+    rank = {j: i for i, j in enumerate(order)}
+    keyframes = sorted(rank[j] for j in key_positions)
+    safe = safe_cut_points(decode_pts, key_positions) if reliable else keyframes
+    return PacketIndex(pts=[decode_pts[j] for j in order], keyframes=keyframes, time_base=time_base,
+                       decode_pts=decode_pts, decode_dts=decode_dts, safe_keys=safe, reliable=reliable,
+                       discarded=len(listed) - len(packets))
 
 
 def _is_vfr(index, fps):
@@ -181,11 +255,12 @@ def probe_with_index(path):
     data = _run_ffprobe_json(path)
     vs = _video_stream(data, path)
     index = packet_index(path, vs["index"])
-    frames = int(vs["nb_frames"]) if str(vs.get("nb_frames", "")).isdigit() else len(index.pts)
-    if frames == 0 or not index.pts:
+    listed = int(vs["nb_frames"]) if str(vs.get("nb_frames", "")).isdigit() else None
+    frames = len(index.pts)  # what the decoder outputs (an edit list's discarded packets left out)
+    if frames == 0:
         raise AividError(path, "contains no video frames")
-    if len(index.pts) < frames:
-        raise AividError(path, f"file truncated: its header lists {frames} frames, {len(index.pts)} are in the file")
+    if listed is not None and listed > frames + index.discarded:
+        raise AividError(path, f"file truncated: its header lists {listed} frames, {frames} are in the file")
     fps = _fraction(vs.get("avg_frame_rate")) or _fraction(vs.get("r_frame_rate"))
     rotation = _rotation(vs)
     width, height = int(vs["width"]), int(vs["height"])
@@ -206,6 +281,7 @@ def probe_with_index(path):
         rotation=rotation, vfr=_is_vfr(index, fps), duration=float(fmt.get("duration") or 0.0),
         start_time=float(fmt.get("start_time") or 0.0), has_audio=bool(audio), audio=audio,
         subtitles=subs, bit_rate=int(vs["bit_rate"]) if str(vs.get("bit_rate", "")).isdigit() else None,
+        field_order=vs.get("field_order"), container=fmt.get("format_name"), stream=vs["index"],
         index=index,
     )
     return info, index
@@ -215,5 +291,5 @@ def cached_info(data):
     """The VideoInfo in a probe cache (aivid.workflow.config.probe_cached), with its packet index."""
     info = VideoInfo.from_dict(data["info"])
     if "pts" in data:
-        info.index = PacketIndex(pts=data["pts"], keyframes=data["keyframes"], time_base=Fraction(data["time_base"]))
+        info.index = PacketIndex.from_dict(data)
     return info

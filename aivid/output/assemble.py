@@ -8,18 +8,49 @@ import ffmpeg
 
 from aivid.atomic import atomic_output
 from aivid.repair.boxes import box_of
-from aivid.media.decode import seek_options, seek_seconds
+from aivid.media.decode import exact_stream
 from aivid.media.encode import _colour_args, feed_process
 from aivid.errors import AividError
 from aivid.media.ffmpeg_bin import last_error_line, require, run_capture
-from aivid.media.probe import frame_count, packet_index
+from aivid.media.probe import packet_index
 
 
 log = logging.getLogger("aivid")
 
+def _sps_id(extradata):
+    """The seq_parameter_set_id of an H.264 stream's first SPS (avcC extradata), or 0."""
+    if not extradata or extradata[0] != 1 or len(extradata) < 12:
+        return 0
+    bits = "".join(f"{b:08b}" for b in extradata[8 + 4: 8 + 12])  # after NAL header, profile, flags, level
+    zeros = len(bits) - len(bits.lstrip("0"))
+    return int(bits[zeros: 2 * zeros + 1], 2) - 1 if zeros < 8 else 0
+
+
+def source_sps_id(info):
+    import av
+
+    try:
+        with av.open(info.path) as src:
+            return _sps_id(src.streams[info.stream].codec_context.extradata)
+    except (av.error.FFmpegError, IndexError):
+        return 0
+
+
+def field_args(info):
+    """Encoder options that keep an interlaced source's field order (progressive: none)."""
+    order = info.field_order or "progressive"
+    if order in ("tt", "tb"):
+        return {"flags": "+ilme+ildct", "top": 1}, "tff=1"
+    if order in ("bb", "bt"):
+        return {"flags": "+ilme+ildct", "top": 0}, "bff=1"
+    return {}, None
+
+
 def matched_settings(info, settings):
-    """Encoder settings that reproduce the source stream's profile and level, so re-encoded and
-    copied segments join into one stream that decodes cleanly."""
+    """Encoder settings for GOPs that join the source's copied packets into one stream: the
+    source stream's profile and level, no more frame reordering than the source has (the
+    re-encoded packets take the source's dts), its field order, and parameter-set ids other
+    than the source's, so the source's own SPS/PPS stay valid for the copied GOP after."""
     from dataclasses import replace
 
     extra = dict(settings.extra or {})
@@ -28,33 +59,47 @@ def matched_settings(info, settings):
         extra["profile:v"] = profile
     if info.level and info.level > 0:
         extra["level"] = f"{info.level / 10:.1f}"
+    delay = (info.index or packet_index(info.path)).reorder_delay()
+    params = [f"sps-id={(source_sps_id(info) + 1) % 32}"]
+    params += ["bframes=0"] if delay == 0 else ["b-pyramid=none"] if delay == 1 else []
+    fields, x264_fields = field_args(info)
+    params += [x264_fields] if x264_fields else []
+    extra.update(fields)
+    extra["x264-params"] = ":".join(params)
     return replace(settings, pix_fmt="yuv420p", extra=extra)
 
 
-def copy_segment(info, start, stop, out):
-    """Copy the packets of frames [start, stop) (start is a keyframe) into an MPEG-TS piece."""
-    require("ffmpeg")
-    seek = seek_seconds(info, start, after=True)
-    with atomic_output(out) as tmp:
-        args = ["ffmpeg", "-nostdin", "-v", "error", "-y"] + (["-ss", f"{seek:.6f}"] if seek else [])
-        args += ["-i", info.path, "-map", "0:v:0", "-c", "copy", "-frames:v", str(stop - start), "-f", "mpegts", str(tmp)]
-        code, _, err = run_capture(args)
-        if code != 0:
-            raise AividError(info.path, f"copying frames {start}-{stop} failed ({last_error_line(err)})")
-    return out
+def _source_frames(info, start, stop, settings):
+    """The source's frames [start, stop) as an ffmpeg-python stream in stored orientation (not
+    rotated for display: the output keeps the display matrix), at its range, in the pixel format
+    the encoder gets; and the global args that reading needs."""
+    stream, copyts, skip = exact_stream(info, start, stop, autorotate=False)
+    if skip:
+        stream = stream.filter("trim", start_frame=skip)
+    if settings.lossless:  # through rgb24 exactly as decoding does, so pixels match the decoded source
+        return stream.filter("format", "rgb24"), copyts
+    if info.color_range == "pc":  # a full-range source stays full range (not squeezed to 16-235)
+        stream = stream.filter("scale", in_range="pc", out_range="pc")
+    return stream.filter("format", settings.pix_fmt), copyts
+
+
+def _encode_args(info, settings, out, stop, start):
+    tags, _ = _colour_args(info.to_dict(), settings.lossless)
+    fields, _ = field_args(info)
+    video_args = {**settings.video_args()}
+    if not settings.lossless and settings.codec == "libx264" and "x264-params" not in video_args:
+        _, x264_fields = field_args(info)
+        video_args.update(fields, **({"x264-params": x264_fields} if x264_fields else {}))
+    return {**video_args, **tags, "fps_mode": "passthrough", "frames:v": stop - start}
 
 
 def transcode_segment(info, start, stop, out, settings):
     """Re-encode frames [start, stop) straight from the source with ffmpeg (nothing stored)."""
     require("ffmpeg")
-    stream = ffmpeg.input(info.path, **seek_options(info, start)).video
-    tags, scale = _colour_args(info.to_dict(), settings.lossless)
-    # lossless goes through rgb24 exactly as decoding does, so pixels match the decoded source
-    stream = stream.filter("format", "rgb24") if settings.lossless else stream
-    stream = stream.filter("scale", **scale) if scale and not settings.lossless else stream
+    stream, copyts = _source_frames(info, start, stop, settings)
     with atomic_output(out) as tmp:
-        args = stream.output(str(tmp), **settings.video_args(), **tags, fps_mode="passthrough",
-                             **{"frames:v": stop - start}).global_args("-nostdin", "-v", "error", "-y").compile()
+        args = stream.output(str(tmp), **_encode_args(info, settings, out, stop, start)).global_args(
+            "-nostdin", "-v", "error", "-y", *copyts).compile()
         code, _, err = run_capture(args)
         if code != 0:
             raise AividError(info.path, f"re-encoding frames {start}-{stop} failed ({last_error_line(err)})")
@@ -62,109 +107,74 @@ def transcode_segment(info, start, stop, out, settings):
 
 
 def reencoded_span(info, seg_start, seg_stop, changed):
-    """[a, b): the whole GOPs (keyframe to keyframe) of a segment that its `changed` frames
-    [first, last) (of the segment) fall in: what a repaired segment re-encodes."""
+    """[a, b): the whole GOPs (safe cut point to safe cut point, aivid.media.probe.safe_cut_points)
+    of a segment that its `changed` frames [first, last) (of the segment) fall in: what a
+    repaired segment re-encodes."""
     first, last = changed
     index = info.index or packet_index(info.path)
-    keys = [k for k in index.keyframes if seg_start < k < seg_stop]
+    keys = [k for k in index.safe_keys if seg_start < k < seg_stop]
     a = max([seg_start] + [k for k in keys if k <= seg_start + first])
     b = min([seg_stop] + [k for k in keys if k >= seg_start + last])
     return a, b
 
 
 def encode_repaired_gops(info, seg_start, seg_stop, store, out, settings, changed):
-    """The piece of a repaired segment that is joined with stream copies: only the GOPs (keyframe
-    to keyframe) that the `changed` frames [first, last) of the segment fall in are re-encoded;
-    the segment's other GOPs are stream-copied, and the parts joined into `out` (one MPEG-TS
-    piece)."""
+    """The piece of a repaired segment whose other GOPs are copied at the join: only the GOPs
+    (safe cut to safe cut) that the `changed` frames [first, last) of the segment fall in are
+    re-encoded, with the repair laid over (aivid.output.remux puts them in place)."""
     a, b = reencoded_span(info, seg_start, seg_stop, changed)
-    spans = [span for span in ((seg_start, a), (a, b), (b, seg_stop)) if span[0] < span[1]]
     log.info("frames %d-%d re-encoded, %d of the segment's %d frames stream-copied", a, b,
              seg_stop - seg_start - (b - a), seg_stop - seg_start)
-    if len(spans) == 1:
-        return encode_repaired(info, seg_start, a, b, store, out, settings)
-    with atomic_output(out) as tmp:
-        parts = [Path(f"{tmp}.{i}.ts") for i in range(len(spans))]
-        try:
-            for (lo, hi), part in zip(spans, parts):
-                if (lo, hi) == (a, b):
-                    encode_repaired(info, seg_start, lo, hi, store, part, settings)
-                else:
-                    copy_segment(info, lo, hi, part)
-            code, err = _join(parts, [hi - lo for lo, hi in spans], info.fps, tmp,
-                              ["-map", "0:v:0", "-c:v", "copy", "-fps_mode", "passthrough", "-f", "mpegts"])
-        finally:
-            for part in parts:
-                part.unlink(missing_ok=True)
-        if code != 0:
-            raise AividError(out, f"joining the copied and re-encoded GOPs failed ({err})")
-    return out
+    return encode_repaired(info, seg_start, a, b, store, out, settings)
+
+
+def stored_box(info, box):
+    """(x0, y0, x1, y1) of a box given in displayed pixels, in the stored frame's pixels, and
+    the np.rot90 turns that take displayed pixels to stored ones."""
+    turns = ((360 - info.rotation) % 360) // 90 if info.rotation in (90, 180, 270) else 0
+    x0, y0, x1, y1 = box
+    width, height = info.width, info.height  # displayed
+    for _ in range(turns):  # np.rot90 once: (row, col) -> (W-1-col, row)
+        x0, y0, x1, y1 = y0, width - x1, y1, width - x0
+        width, height = height, width
+    return (x0, y0, x1, y1), turns
 
 
 def encode_repaired(info, seg_start, start, stop, store, out, settings):
     """Re-encode frames [start, stop) straight from the source with the repair box of `store` (a
     segment starting at frame `seg_start`) laid over them by ffmpeg: only the box travels through
     a pipe, no full frame is stored or converted to RGB and back (lossless output overlays in
-    RGB, so untouched pixels stay exact)."""
+    RGB, so untouched pixels stay exact).  The box is turned into the stored orientation of a
+    rotated source, whose frames are encoded as stored."""
+    import numpy as np
+
     from aivid.repair.blend import repair_patches
 
     require("ffmpeg")
     first, last, y0, y1, x0, x1 = box_of(store)
+    (sx0, sy0, sx1, sy1), turns = stored_box(info, (x0, y0, x1, y1))
     lo, hi = start - seg_start, stop - seg_start  # frames of the segment (and of `store`)
     fps = Fraction(info.fps)
     every = f"N*{fps.denominator}/{fps.numerator}/TB"  # both inputs on the same frame clock
-    main = ffmpeg.input(info.path, **seek_options(info, start)).video
-    patch = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{x1 - x0}x{y1 - y0}",
+    main, copyts = _source_frames(info, start, stop, settings)
+    patch = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{sx1 - sx0}x{sy1 - sy0}",
                          framerate=f"{fps.numerator}/{fps.denominator}").video
-    tags, scale = _colour_args(info.to_dict(), settings.lossless)
+    _, scale = _colour_args(info.to_dict(), settings.lossless)
     pix_fmt = "rgb24" if settings.lossless else settings.pix_fmt
-    patch = patch.filter("scale", **scale) if scale and not settings.lossless else patch
-    video = main.filter("format", pix_fmt).filter("setpts", every).overlay(
-        patch.filter("format", pix_fmt).filter("setpts", every), x=x0, y=y0, eof_action="pass",
+    if not settings.lossless:
+        # straight to yuva420p, the overlay's own input format: an automatic conversion there
+        # would squeeze a full-range patch to limited range
+        patch = (patch.filter("scale", **scale) if scale else patch).filter("format", "yuva420p")
+    video = main.filter("setpts", every).overlay(
+        (patch.filter("format", pix_fmt) if settings.lossless else patch).filter("setpts", every), x=sx0, y=sy0, eof_action="pass",
         format="rgb" if settings.lossless else "yuv420", enable=f"between(n,{first - lo},{last - 1 - lo})")
+    patches = repair_patches(store, lo, hi)
+    if turns:
+        patches = (np.ascontiguousarray(np.rot90(block, turns, axes=(1, 2))) for block in patches)
     with atomic_output(out) as tmp:
-        args = video.output(str(tmp), **settings.video_args(), **tags, fps_mode="passthrough",
-                            **{"frames:v": stop - start}).global_args("-nostdin", "-v", "error", "-y").compile()
-        code, err, _ = feed_process(args, repair_patches(store, lo, hi))
+        args = video.output(str(tmp), **_encode_args(info, settings, out, stop, start)).global_args(
+            "-nostdin", "-v", "error", "-y", *copyts).compile()
+        code, err, _ = feed_process(args, patches)
         if code != 0:
             raise AividError(info.path, f"re-encoding frames {start}-{stop} failed ({err})")
-    return out
-
-
-def concat_entry(path):
-    """A concat-list `file` line for `path`, quoted the concat demuxer's way: any character in a
-    name (an apostrophe, a leading dash, a colon) reaches ffmpeg as it is."""
-    return "file '" + str(Path(path).resolve()).replace("'", "'\\''") + "'\n"
-
-
-def _join(parts, counts, fps, out, args):
-    """Run ffmpeg's concat demuxer over `parts` (`counts` frames each) with the further `args`
-    (inputs, maps, codecs) into `out`; returns (exit code, last error line)."""
-    fps = Fraction(fps)
-    listing = Path(f"{out}.txt")
-    listing.write_text("".join(f"{concat_entry(p)}duration {float(n / fps):.6f}\n" for p, n in zip(parts, counts)))
-    code, _, err = run_capture(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "concat", "-safe", "0",
-                                "-i", str(listing), *args, str(out)])
-    listing.unlink(missing_ok=True)
-    return code, last_error_line(err) if code else ""
-
-
-def concat_pieces(pieces, info, out, expected_frames, frames_per_piece):
-    """Join `pieces` in order, copy audio and subtitles from the source (`info`), and check the
-    frame count."""
-    require("ffmpeg")
-    args = ["-i", info.path, "-map", "0:v:0"]
-    if info.audio:
-        args += ["-map", "1:a", "-c:a", "copy"]
-    if info.subtitles:
-        args += ["-map", "1:s", "-c:s", "mov_text" if Path(out).suffix == ".mp4" else "copy"]
-    with atomic_output(out) as tmp:
-        code, err = _join(pieces, frames_per_piece, info.fps, tmp,
-                          args + ["-c:v", "copy", "-fps_mode", "passthrough", "-r", info.fps])
-        if code != 0:
-            raise AividError(out, f"joining segments failed ({err})")
-        got = frame_count(tmp)
-        if got != expected_frames:
-            raise AividError(info.path, f"the joined output has {got} frames, the source {expected_frames}: "
-                                        "the source may be damaged; nothing was written")
     return out

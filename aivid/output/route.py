@@ -6,7 +6,7 @@ A video's pieces are of one format (`piece_format`): "ts" when untouched segment
 packets (MPEG-TS pieces joined without re-encoding), else "mkv" (lossless) or "mp4" (everything
 re-encoded).  Each segment then takes one route (`segment_route`):
 
-- "copy": its packets are stream-copied (copy.ts);
+- "copy": its packets are copied from the source at the join (aivid.output.remux): no file;
 - "transcode": re-encoded straight from the source, nothing repaired;
 - "repair_gops": the GOPs its repair reaches are re-encoded with the repair laid over, its other
   GOPs stream-copied;
@@ -24,8 +24,35 @@ def stream_copy_reason(info, settings):
         return f"the source codec {info.codec} cannot be matched (only {', '.join(COPY_CODECS)})"
     if settings.codec != COPY_CODECS[info.codec]:
         return f"output.codec {settings.codec} differs from the source's {info.codec}"
-    if info.pix_fmt not in ("yuv420p", "yuvj420p") or info.sar not in ("1:1", None):
-        return f"the source's {info.pix_fmt} / sample aspect {info.sar} is not matched yet"
+    if info.pix_fmt not in ("yuv420p", "yuvj420p"):
+        return f"the source's pixel format {info.pix_fmt} is not matched yet"
+    if not (info.index.reliable if info.index else True):
+        return "the source's packets have no timestamps to cut by"
+    return None
+
+
+ENCODER_CODEC = {"libx264": "h264", "libx265": "hevc", "libvpx-vp9": "vp9", "libsvtav1": "av1", "libaom-av1": "av1"}
+
+
+def output_format(info, output, piece_ext):
+    """(extension, reason) of a video's output file: the source's container when it can hold
+    what is written (always, when the video's packets are copied), else Matroska, and why."""
+    from aivid.output.remux import output_container
+
+    if piece_ext == "ts":
+        return output_container(info)
+    codec = "ffv1" if piece_ext == "mkv" else ENCODER_CODEC.get(output["codec"], output["codec"])
+    return output_container(info, codec)
+
+
+def encode_refusal(info, piece_ext, untouched_all):
+    """Why this video cannot be written at all (None: it can), known before any work: a 4:2:0
+    encode needs even sizes."""
+    if piece_ext == "ts" and untouched_all:
+        return None  # nothing is re-encoded
+    if piece_ext != "mkv" and (info.width % 2 or info.height % 2):
+        return (f"{info.width}x{info.height} has an odd side, and re-encoded frames are 4:2:0, which needs "
+                "even sizes: crop or pad the video by one pixel first (or set output.lossless: true)")
     return None
 
 
@@ -55,14 +82,14 @@ def segment_route(piece_ext, untouched, plan=None):
 
 
 def piece_name(piece_ext, route):
-    """The file a segment's route writes, relative to its segment folder."""
-    return "copy.ts" if route == "copy" else f"piece.{piece_ext}"
+    """The file a segment's route writes, relative to its segment folder (None: copied at the join)."""
+    return None if route == "copy" else f"piece.{piece_ext}"
 
 
 def route_reason(route, piece_ext, whole_reason=None, span=None):
     """Why a segment took its route, in words (for the report)."""
     if route == "copy":
-        return "no repair reaches it: its packets are copied, never decoded"
+        return "no repair reaches it: its packets are copied into the output, never decoded"
     if route == "repair_gops":
         return f"frames {span[0]}-{span[1]} (the GOPs its repair reaches) re-encoded, its other GOPs copied"
     why = ("lossless output re-encodes everything" if piece_ext == "mkv"

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from aivid.errors import AividError
-from aivid.output.route import piece_format
+from aivid.output.route import encode_refusal, output_format, piece_format
 
 SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")  # shipped inside the package
 
@@ -143,11 +143,10 @@ def probe_cached(video_path, cache, write=True):
     cache = Path(cache)
     if cache.exists():
         data = json.loads(cache.read_text())
-        if data.get("stamp") == stamp and data["info"]["path"] == str(video_path) and "pts" in data:
+        if data.get("stamp") == stamp and data["info"]["path"] == str(video_path) and "safe_keys" in data:
             return data
     info, index = probe_with_index(video_path)
-    data = {"stamp": stamp, "info": info.to_dict(), "keyframes": index.keyframes, "pts": index.pts,
-            "time_base": str(index.time_base)}
+    data = {"stamp": stamp, "info": info.to_dict(), **index.to_dict()}
     _write_if_changed(cache, data, write)
     return data
 
@@ -159,15 +158,15 @@ def prepare_video(name, config, root="results", where="config", write=True):
     segment list is known without a checkpoint.  Files are rewritten only when they change.
     """
     from aivid.masks.manual import mask_sources, untouched_segments
-    from aivid.media.probe import VideoInfo
+    from aivid.media.probe import cached_info
     from aivid.workflow.segments import plan_segments
 
     video = config["videos"][name]
     data = probe_cached(video["path"], Path(root) / name / "probe.json", write)
-    info = VideoInfo.from_dict(data["info"])
+    info = cached_info(data)
     sources = mask_sources(video, info, config["mask"]["threshold"], config["plan"]["shot_threshold"],
                            where=f"{where}: videos.{name}")
-    segments = plan_segments(info.frames, info.fps, data["keyframes"], config["segments"]["seconds"],
+    segments = plan_segments(info.frames, info.fps, data["safe_keys"], config["segments"]["seconds"],
                              keyframe_aligned=not config["output"]["lossless"])
     _write_if_changed(Path(root) / name / "segments.json", segments, write)
     video["untouched"] = [str(i) for i in untouched_segments(sources, segments)]
@@ -209,6 +208,12 @@ def checked_config(config, configfiles=(), overwrite_configfiles=(), make_missin
         video["piece_ext"], reason = piece_format(info, config["output"])
         if reason:
             sys.stderr.write(f"aivid: {source}: videos.{name}: re-encoding the whole video: {reason}\n")
+        refusal = encode_refusal(info, video["piece_ext"], len(video["untouched"]) == len(segments))
+        if refusal:
+            raise AividError(video["path"], refusal)
+        video["output_ext"], why = output_format(info, config["output"], video["piece_ext"])
+        if why:
+            sys.stderr.write(f"aivid: {source}: videos.{name}: writing output.{video['output_ext']}: {why}\n")
     if write:
         write_stage_settings(config, root)
     return config

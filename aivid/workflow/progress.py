@@ -26,12 +26,14 @@ def video_progress(video_dir):
     for seg in segments:
         folder = video_dir / f"seg{seg['index']}"
         plan = folder / "plan.json"
+        work = True
         if plan.exists():
             planned += 1
-            ids = [w["id"] for w in json.loads(plan.read_text())["windows"]]
+            data = json.loads(plan.read_text())
+            ids, work = [w["id"] for w in data["windows"]], data["work"]
             windows += len(ids)
             windows_done += sum((folder / "windows" / f"{i}.zarr").is_dir() for i in ids)
-        if output or _finished(folder.glob("piece.*")) or (folder / "copy.ts").exists():
+        if output or _finished(folder.glob("piece.*")) or not work:  # copied at the join: nothing to do before
             segments_done += 1
     return {"segments": len(segments), "segments_done": segments_done, "planned": planned, "windows": windows,
             "windows_done": windows_done, "output": str(output[0]) if output else None}

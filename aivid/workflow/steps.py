@@ -10,6 +10,7 @@ import logging
 import shutil
 import sys
 import threading
+import time
 from pathlib import Path
 
 from aivid.atomic import write_json
@@ -149,15 +150,6 @@ def piece(sm):
     _log_progress(sm)
 
 
-def copy_piece(sm):
-    from aivid.output.assemble import copy_segment
-
-    seg = _segment(sm)
-    copy_segment(_info(sm.input.probe), seg["start"], seg["stop"], sm.output[0])
-    log.info("segment %s: no repair, %d frames stream-copied", sm.wildcards.seg, seg["stop"] - seg["start"])
-    _log_progress(sm)
-
-
 def report_pages(sm):
     from aivid.output.assemble import reencoded_span
     from aivid.output.report import write_report
@@ -183,17 +175,54 @@ def report_pages(sm):
 
 
 def concat(sm):
-    from aivid.output.assemble import concat_pieces
+    from aivid.output.check import check_output
+    from aivid.output.remux import remux
+
+    from aivid.atomic import atomic_output
 
     info = _info(sm.input.probe)
-    sizes = [s["stop"] - s["start"] for s in _read_json(sm.input.segments)]
-    concat_pieces(list(sm.input.pieces), info, sm.output[0], info.frames, sizes)
+    whole, spans = output_spans(info, _read_json(sm.input.segments), list(sm.input.pieces), list(sm.input.plans))
+    with atomic_output(sm.output[0]) as tmp:
+        start = time.perf_counter()
+        remux(info, spans, tmp, whole=whole)
+        joined = time.perf_counter()
+        for line in check_output(info, tmp, spans, whole, repairs=_repairs(sm)):
+            log.info("%s", line)
+        log.info("joined in %.2f s, self-check %.2f s", joined - start, time.perf_counter() - joined)
     log.info("wrote %s", sm.output[0])
+
+
+def _repairs(sm):
+    """(segment start, repaired store) of each repaired segment (the self-check lays them over)."""
+    return [(_read_json(Path(store).parent / "plan.json")["segment"]["start"], store) for store in sm.input.repaired]
+
+
+def output_spans(info, segments, pieces, plans):
+    """(whole, spans): the re-encoded pieces of a video as aivid.output.remux.Span, and whether
+    they cover the whole video (no packet of the source's video copied)."""
+    from aivid.output.assemble import reencoded_span
+    from aivid.output.remux import Span
+    from aivid.repair.boxes import window_frames
+
+    by_folder = {Path(p).parent.name: p for p in pieces}
+    plan_of = {Path(p).parent.name: p for p in plans}
+    whole = any(Path(p).suffix != ".ts" for p in pieces)
+    spans = []
+    for seg in segments:
+        folder = f"seg{seg['index']}"
+        if folder not in by_folder:
+            continue
+        start, stop = seg["start"], seg["stop"]
+        if not whole:
+            plan = _read_json(plan_of[folder])
+            start, stop = reencoded_span(info, start, stop, window_frames(plan["windows"]))
+        spans.append(Span(start, stop, by_folder[folder]))
+    return whole, spans
 
 
 DOING = {"report_pages": "making the report pages", "mask": "building the mask", "plan": "planning", "decode": "decoding the repair box",
          "inpaint": "inpainting a window", "prompt": "encoding the prompts", "blend": "blending the repair",
-         "piece": "encoding a repaired segment", "copy_piece": "copying a segment", "concat": "joining the output"}
+         "piece": "encoding a repaired segment", "concat": "joining the output"}
 FULL = (errno.ENOSPC, errno.EDQUOT)
 REFUSED = (errno.EACCES, errno.EPERM, errno.EROFS)
 
@@ -245,7 +274,7 @@ def output_estimate(step, sm):
             shape = (frames, height, width, 3)
             t0, t1, y0, y1, x0, x1 = repair_box(plan["windows"], sm.params.feather, default_chunks(shape), shape)
             return (t1 - t0) * (y1 - y0) * (x1 - x0) * 3
-        if name in ("piece", "copy_piece"):
+        if name == "piece":
             info, seg = _info(sm.input.probe), _segment(sm)
             frames = seg["stop"] - seg["start"]
             if sm.wildcards.get("ext") == "mkv":  # FFV1 RGB: about half the raw frames

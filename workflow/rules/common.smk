@@ -45,7 +45,6 @@ except (AividError, OSError) as exc:
     sys.exit(1)
 
 VIDEOS = CONFIG["videos"]
-OUT_EXT = "mkv" if CONFIG["output"]["lossless"] else "mp4"
 
 
 wildcard_constraints:
@@ -56,9 +55,9 @@ wildcard_constraints:
 
 def final_outputs():
     """Each video's output, and its report pages (`snakemake --report report.zip`)."""
-    return expand("results/{video}/output.{ext}", video=VIDEOS, ext=OUT_EXT) + expand(
-        "results/{video}/report", video=VIDEOS
-    )
+    return [
+        f"results/{name}/output.{video['output_ext']}" for name, video in VIDEOS.items()
+    ] + expand("results/{video}/report", video=VIDEOS)
 
 
 def source_video(wildcards):
@@ -154,6 +153,12 @@ def repaired_segments(wildcards):
     return found
 
 
+def repaired_stores(wildcards):
+    """The blended stores of a video's repaired segments: the join's self-check lays them over
+    the source (so a temporary store lives until the join)."""
+    return [p for p in repaired_segments(wildcards) if Path(p).name == "repaired.zarr"]
+
+
 def segment_untouched(wildcards):
     return wildcards.seg in VIDEOS[wildcards.video]["untouched"]
 
@@ -172,21 +177,25 @@ def segment_plans(wildcards):
 def unplanned_pieces(wildcards):
     """The pieces of segments no mask source can touch (known from the config), listed plainly
     too, so that they start at once instead of after the first plan."""
-    return [
+    pieces = [
         segment_piece(wildcards.video, seg)
         for seg in segment_ids(wildcards)
         if not needs_plan(wildcards.video, seg)
     ]
+    return [piece for piece in pieces if piece]
 
 
 def segment_pieces(wildcards):
-    """Every segment's piece, in order: its route decides which."""
-    return [segment_piece(wildcards.video, seg) for seg in segment_ids(wildcards)]
+    """Every re-encoded segment's piece, in order: its route decides which (copied segments have
+    none: their packets are copied at the join)."""
+    pieces = [segment_piece(wildcards.video, seg) for seg in segment_ids(wildcards)]
+    return [piece for piece in pieces if piece]
 
 
 def segment_piece(video, seg):
     chosen = route(video, seg) or route(video, seg, plan_of(video, seg))
-    return f"results/{video}/seg{seg}/{piece_name(VIDEOS[video]['piece_ext'], chosen)}"
+    name = piece_name(VIDEOS[video]["piece_ext"], chosen)
+    return f"results/{video}/seg{seg}/{name}" if name else None
 
 
 def settings(stage):

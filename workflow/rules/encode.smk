@@ -17,19 +17,6 @@ rule piece:
         steps.run_here(steps.piece, input, output, params, wildcards, log)
 
 
-rule copy_piece:
-    input:
-        video=source_video,
-        probe="results/{video}/probe.json",
-        segments="results/{video}/segments.json",
-    output:
-        temp("results/{video}/seg{seg}/copy.ts"),  # made again in a blink if a later join needs it
-    log:
-        "logs/{video}/seg{seg}/copy_piece.log",
-    run:  # in Snakemake's own process: a job costs its work, not a Python start-up
-        steps.run_here(steps.copy_piece, input, output, params, wildcards, log)
-
-
 rule concat:
     input:
         video=source_video,
@@ -38,6 +25,7 @@ rule concat:
         plans=segment_plans,
         unplanned=unplanned_pieces,
         pieces=segment_pieces,
+        repaired=repaired_stores,
     output:
         report(
             "results/{video}/output.{ext}",

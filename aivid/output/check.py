@@ -1,0 +1,196 @@
+"""The output's self-check, part of every join: the output is accepted only if ffprobe and ffmpeg,
+reading the file just written, find what the source promised.
+
+- every frame is there, each at its source frame's presentation time (to one tick of the coarser
+  time base), and the video's DTS increase;
+- every copied video packet is byte-identical to the source's (packet hashes: nothing decoded);
+- each re-encoded span, and the GOP after it, decode without an error message and match the
+  source outside the repair box (a PSNR per span, logged, against MIN_PSNR).
+
+A failure is an AividError naming the video and the frames; the caller then leaves no output.
+"""
+
+import json
+import subprocess
+from fractions import Fraction
+
+import numpy as np
+
+from aivid.errors import AividError
+from aivid.media.decode import exact_stream
+from aivid.media.ffmpeg_bin import last_error_line, require, run_capture
+from aivid.media.probe import probe_with_index
+
+# Measured on the footage matrix (tests/footage.py; README, "The output's self-check"): the
+# worst frame of a faithful re-encode at the default CRF sits at 41.8-43.7 dB (luma, against the
+# source with the repair laid over), the same frames one frame early or late at 24.7-29.5 dB.
+# A frame under MIN_PSNR that matches a neighbour better than its own source frame is
+# misaligned; one under DAMAGED_PSNR is wrong whatever it matches (a high CRF on grainy footage
+# may sit under MIN_PSNR without being either).
+MIN_PSNR = 35.0
+DAMAGED_PSNR = 25.0
+# frames checked at each end of a piece of a whole re-encode (its joins)
+JOIN_FRAMES = 6
+
+
+def _packets(path, stream, hashes):
+    """[(pts, dts, flags, hash)] of one stream's packets in file (decode) order."""
+    require("ffprobe")
+    entries = "packet=pts,dts,flags" + (",data_hash" if hashes else "")
+    args = ["ffprobe", "-v", "error", "-select_streams", str(stream), "-show_entries", entries,
+            "-of", "compact=p=0:nk=0"] + (["-show_data_hash", "adler32"] if hashes else []) + [str(path)]
+    code, out, err = run_capture(args)
+    if code != 0:
+        raise AividError(path, f"cannot read its packets back ({last_error_line(err)})")
+    rows = []
+    for line in out.decode().splitlines():
+        fields = dict(part.split("=", 1) for part in line.split("|") if "=" in part)
+        number = [int(fields[k]) if fields.get(k, "N/A") not in ("N/A", "") else None for k in ("pts", "dts")]
+        rows.append((*number, fields.get("flags", ""), fields.get("data_hash")))
+    return rows
+
+
+def _time_base(path, stream):
+    code, out, _ = run_capture(["ffprobe", "-v", "error", "-select_streams", str(stream), "-show_entries",
+                                "stream=time_base", "-of", "json", str(path)])
+    streams = json.loads(out or b"{}").get("streams") or [{}]
+    return Fraction(streams[0].get("time_base") or "1/90000")
+
+
+def _in_span(spans, frame):
+    return any(s.start <= frame < s.stop for s in spans)
+
+
+def check_output(info, out, spans, whole, repairs=()):
+    """Check `out` (the remuxed output of `info` with `spans` re-encoded; `whole`: every frame
+    re-encoded).  Returns log lines (one per checked span); AividError on any failure.
+    `repairs`: (segment start, repaired store) of each repaired segment: the frames expected are
+    the source's with the store's repair box laid over, so the repair's place is checked too."""
+    index = info.index
+    name = info.path
+    src_tb, out_tb = index.time_base, _time_base(out, info.stream)
+    rows = [r for r in _packets(out, info.stream, hashes=not whole) if "D" not in r[2]]
+    if len(rows) != info.frames:
+        raise AividError(name, f"self-check: the output has {len(rows)} video frames, the source {info.frames}; "
+                               "nothing was written")
+    tick = max(src_tb, out_tb)
+    shown = sorted(r[0] * out_tb for r in rows if r[0] is not None)
+    if len(shown) != info.frames:
+        raise AividError(name, "self-check: output video packets without timestamps; nothing was written")
+    for i, (got, want) in enumerate(zip(shown, (ts * src_tb for ts in index.pts))):
+        if abs(got - want) > tick:
+            raise AividError(name, f"self-check: frame {i} is shown at {float(got):.6f} s, the source's at "
+                                   f"{float(want):.6f} s; nothing was written")
+    dts = [r[1] for r in rows if r[1] is not None]
+    if any(b <= a for a, b in zip(dts, dts[1:])):
+        at = next(i for i, (a, b) in enumerate(zip(dts, dts[1:])) if b <= a)
+        raise AividError(name, f"self-check: the output's DTS do not increase at packet {at + 1}; "
+                               "nothing was written")
+    if not whole:
+        _check_copied(info, rows, out_tb, spans)
+    lines = []
+    for s in spans:
+        for lo, hi in _checked_ranges(info, s, whole):
+            value = _compare(info, out, lo, hi, repairs)
+            lines.append(f"self-check: frames {lo}-{hi} decode cleanly, worst frame {value:.1f} dB "
+                         "against the source with the repair laid over")
+    return lines
+
+
+def _check_copied(info, rows, out_tb, spans):
+    """Every output packet outside the re-encoded spans is the source's packet of that frame."""
+    index = info.index
+    source = {}
+    for pts, _, flags, digest in _packets(info.path, info.stream, hashes=True):
+        if "D" not in flags and pts is not None:
+            source[pts] = digest
+    frame_of = {ts: i for i, ts in enumerate(index.pts)}
+    for pts, _, _, digest in rows:
+        src_pts = round(pts * out_tb / index.time_base)
+        frame = frame_of.get(src_pts)
+        if frame is None or _in_span(spans, frame):
+            continue
+        if source.get(src_pts) != digest:
+            raise AividError(info.path, f"self-check: the copied packet of frame {frame} differs from the "
+                                        "source's; nothing was written")
+
+
+def _checked_ranges(info, span, whole):
+    """The frames decoded for one span: all of it and the GOP after (smart render), or its ends
+    (a piece of a whole re-encode, whose joins are where a misalignment shows)."""
+    if whole:
+        n = min(JOIN_FRAMES, span.stop - span.start)
+        ranges = [(span.start, span.start + n)]
+        if span.stop - n > span.start + n:
+            ranges.append((span.stop - n, span.stop))
+        return ranges
+    after = [k for k in info.index.safe_keys if k > span.stop]
+    return [(span.start, after[0] if after else info.frames)]
+
+
+def _rgb(info, path, lo, hi):
+    """Frames [lo, hi) of `path` (described by `info`) as RGB arrays as displayed, and ffmpeg's
+    error messages while decoding them."""
+    stream, copyts, skip = exact_stream(info, lo, hi)
+    args = stream.output("pipe:", format="rawvideo", pix_fmt="rgb24", fps_mode="passthrough",
+                         **{"frames:v": hi - lo + skip}).global_args("-nostdin", "-v", "error", *copyts).compile()
+    proc = subprocess.run(args, capture_output=True)
+    frame = info.width * info.height * 3
+    data = np.frombuffer(proc.stdout, np.uint8)
+    count = len(data) // frame
+    frames = data[: count * frame].reshape(count, info.height, info.width, 3)[skip:]
+    return frames, proc.returncode, proc.stderr.decode(errors="replace").strip()
+
+
+def _expected(info, lo, hi, repairs):
+    """The source's frames [lo, hi) with each repaired store's box laid over."""
+    from aivid.media.lazy import LazyVideo
+    from aivid.repair.boxes import box_of
+
+    want, _, _ = _rgb(info, info.path, lo, hi)
+    want = want.copy()
+    for seg_start, store in repairs:
+        first, last, y0, y1, x0, x1 = box_of(store)
+        a, b = max(seg_start + first, lo), min(seg_start + last, hi)
+        if a < b:
+            patch = LazyVideo.open(store)[a - seg_start: b - seg_start, y0:y1, x0:x1].numpy()
+            want[a - lo: b - lo, y0:y1, x0:x1] = patch
+    return want
+
+
+def _luma(rgb):
+    return rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def _psnr(a, b):
+    diff = _luma(a) - _luma(b)  # chroma subsampling of a re-encode is not a fault
+    mse = float(np.mean(diff * diff))
+    return 99.0 if mse == 0 else min(99.0, 10 * np.log10(255.0 ** 2 / mse))
+
+
+def _compare(info, out, lo, hi, repairs):
+    """The worst frame's PSNR of the output's frames [lo, hi) against what they should be (the
+    source with the repairs laid over); AividError if they do not decode cleanly or do not match."""
+    out_info, _ = probe_with_index(out)
+    got, code, errors = _rgb(out_info, out, lo, hi)
+    if code != 0 or errors or len(got) != hi - lo:
+        why = last_error_line(errors.encode()) if errors else f"{len(got)} of {hi - lo} frames decoded"
+        raise AividError(info.path, f"self-check: the output's frames {lo}-{hi} do not decode cleanly ({why}); "
+                                    "nothing was written")
+    a, b = max(0, lo - 1), min(info.frames, hi + 1)  # and a neighbour each side
+    want = _expected(info, a, b, repairs)
+    if len(want) != b - a:
+        raise AividError(info.path, f"self-check: the source's frames {a}-{b} could not be read back")
+    worst, at = 99.0, lo
+    for i in range(lo, hi):  # frame by frame: one misaligned frame must not hide in a GOP's mean
+        own = _psnr(got[i - lo], want[i - a])
+        near = {j: _psnr(got[i - lo], want[j - a]) for j in (i - 1, i + 1) if a <= j < b}
+        best = max(near, key=near.get) if near else None
+        worst, at = (own, i) if own < worst else (worst, at)
+        misaligned = best is not None and own < MIN_PSNR and near[best] > own + 1.0
+        if own < DAMAGED_PSNR or misaligned:
+            why = (f"it matches source frame {best} better ({near[best]:.1f} dB) than its own ({own:.1f} dB)"
+                   if misaligned else f"it matches its source frame at only {own:.1f} dB")
+            raise AividError(info.path, f"self-check: the output's frame {i} is misaligned or damaged: {why}; "
+                                        "nothing was written")
+    return worst
