@@ -107,9 +107,11 @@ def main():
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(work),
-                        "--configfile", str(work / "config.yaml"), "--cores", "2", "--quiet"], check=True,
-                       capture_output=True)
+        run = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(work),
+                              "--configfile", str(work / "config.yaml"), "--cores", "2", "--quiet"],
+                             capture_output=True, text=True)
+        if run.returncode != 0:
+            sys.exit(f"the workflow failed:\n{run.stderr[-3000:]}")
         ours = time.perf_counter() - start
         done.set()
         sampler.join()

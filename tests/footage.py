@@ -22,13 +22,15 @@ KINDS = {
                                   "-c:a", "aac"]),
     "hevc": ("clip.mp4", [], ["-c:v", "libx265", "-x265-params", "keyint=25:min-keyint=25:log-level=error",
                               "-tag:v", "hvc1", "-c:a", "aac"]),
+    # NTSC rate in Matroska's millisecond time base: frame times are not whole ticks
+    "ntsc_mkv": ("clip.mkv", [], ["-c:v", "libx264", "-x264-params", X264_GOP, "-c:a", "aac"]),
     "vfr": ("clip.mkv", [], ["-vf", "setpts='N/(25*TB)+0.01*sin(N)/TB'", "-fps_mode", "vfr", "-c:v", "libx264",
                              "-x264-params", X264_GOP, "-c:a", "aac"]),
     "vfr_switch": ("clip.mp4", [], ["-vf", "setpts='if(lt(N,30),N/(30*TB),(30/30+(N-30)/24)/TB)'", "-fps_mode",
                                     "vfr", "-c:v", "libx264", "-x264-params", X264_GOP, "-c:a", "aac"]),
     "rotate90": ("clip.mp4", [], ["-c:v", "libx264", "-x264-params", X264_GOP, "-c:a", "aac"]),
     "rotate270": ("clip.mp4", [], ["-c:v", "libx264", "-x264-params", X264_GOP, "-c:a", "aac"]),
-    "anamorphic": ("clip.mp4", [], ["-vf", "scale=176:144,setsar=12/11", "-c:v", "libx264",
+    "anamorphic": ("clip.mp4", [], ["-vf", "scale=720:576,setsar=16/15", "-c:v", "libx264",  # PAL 4:3
                                     "-x264-params", X264_GOP, "-c:a", "aac"]),
     "full_range": ("clip.mp4", [], ["-vf", "scale=out_range=pc,format=yuvj420p", "-c:v", "libx264",
                                     "-x264-params", X264_GOP, "-color_range", "pc", "-c:a", "aac"]),
@@ -38,6 +40,8 @@ KINDS = {
                                   "-x264-params", X264_GOP, "-c:a", "aac"]),
     "webm": ("clip.webm", [], ["-c:v", "libvpx-vp9", "-g", "25", "-deadline", "realtime", "-cpu-used", "8",
                                "-b:v", "400k", "-c:a", "libopus"]),
+    "prores_pcm": ("clip.mov", [], ["-c:v", "prores_ks", "-profile:v", "3", "-c:a", "pcm_s24le"]),  # an editor's
+    "avi_mjpeg": ("clip.avi", [], ["-c:v", "mjpeg", "-q:v", "3", "-c:a", "pcm_s16le"]),  # an old camera's
     "audio_first": ("clip.mp4", [], ["-c:v", "libx264", "-x264-params", X264_GOP, "-c:a", "aac"]),
 }
 
@@ -51,10 +55,11 @@ def make(kind, folder):
     if path.exists():
         return path
     sound = f"sine=frequency=440:sample_rate=48000:duration={SECONDS}"
+    picture = PICTURE.replace(f"rate={RATE}", "rate=30000/1001") if kind == "ntsc_mkv" else PICTURE
     if kind == "audio_first":  # the video starts 0.2 s after the sound (as cameras' files often do)
-        inputs = ["-itsoffset", "0.2", "-f", "lavfi", "-i", PICTURE, "-f", "lavfi", "-i", sound]
+        inputs = ["-itsoffset", "0.2", "-f", "lavfi", "-i", picture, "-f", "lavfi", "-i", sound]
     else:
-        inputs = ["-f", "lavfi", "-i", PICTURE, "-f", "lavfi", "-i", sound]
+        inputs = ["-f", "lavfi", "-i", picture, "-f", "lavfi", "-i", sound]
     maps = ["-map", "0:v", "-map", "1:a"]
     if kind == "mkv":  # with subtitles
         subs = folder / "subs.srt"

@@ -18,9 +18,9 @@ import footage
 BOX = (40, 30, 32, 24)  # x, y, w, h in displayed pixels
 FRAMES = (30, 36)
 # packets copied outside the repaired GOP (closed GOPs, a codec the output matches)
-SMART = ["mp4", "mkv", "mov_pcm", "vfr", "vfr_switch", "rotate90", "rotate270", "anamorphic", "full_range",
+SMART = ["mp4", "mkv", "mov_pcm", "ntsc_mkv", "vfr", "vfr_switch", "rotate90", "rotate270", "anamorphic", "full_range",
          "interlaced", "audio_first", "trimmed"]
-WHOLE = ["hevc", "webm"]  # re-encoded whole (codec not matched yet), still frame-exact
+WHOLE = ["hevc", "webm", "prores_pcm", "avi_mjpeg"]  # re-encoded whole (codec not matched yet), frame-exact
 KINDS = SMART + ["open_gop"] + WHOLE
 
 
@@ -97,7 +97,7 @@ def test_footage_comes_out_as_it_went_in(kind, footage_dir, tmp_path):
     out = outputs[0]
     src_info, out_info = probe(source), probe(out)
     # the container is the source's (WebM cannot hold the H.264 a whole re-encode writes: Matroska)
-    expected_format = "matroska,webm" if kind == "webm" else src_info["format"]["format_name"]
+    expected_format = "matroska,webm" if kind in ("webm", "avi_mjpeg") else src_info["format"]["format_name"]
     assert out_info["format"]["format_name"] == expected_format
 
     # every frame, at its source frame's presentation time (VFR stays VFR), DTS increasing
@@ -111,7 +111,8 @@ def test_footage_comes_out_as_it_went_in(kind, footage_dir, tmp_path):
 
     # audio: every packet copied, at its own time (the A/V offset of the source, exactly)
     src_a, out_a = packets(source, "a:0"), packets(out, "a:0")
-    assert [(p[0], p[3]) for p in out_a] == [(p[0], p[3]) for p in src_a]
+    assert [p[3] for p in out_a] == [p[3] for p in src_a]  # Matroska keeps times in milliseconds
+    assert np.allclose([p[0] for p in out_a], [p[0] for p in src_a], atol=tick, rtol=0)
     assert out_a[0][0] - out_v[0][0] == pytest.approx(src_a[0][0] - src_v[0][0], abs=tick)
 
     # tags and geometry
@@ -121,6 +122,12 @@ def test_footage_comes_out_as_it_went_in(kind, footage_dir, tmp_path):
         if kind in WHOLE and key == "color_range" and sv.get(key) == "tv":
             continue  # H.264 cannot say "limited" without a colour description: the default meaning
         assert ov.get(key) == sv.get(key), key
+    if kind == "interlaced":  # every frame coded as the source's: interlaced, same field first
+        fields = lambda path: subprocess.run(
+            ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+             "frame=interlaced_frame,top_field_first", "-of", "csv=p=0", str(path)],
+            capture_output=True, text=True, check=True).stdout.replace(",\n", "\n").split()
+        assert fields(out) == fields(source) and set(fields(source)) == {"1,0"}, set(fields(out))
     rotation = lambda s: [d.get("rotation") for d in s.get("side_data_list", []) if "rotation" in d]
     assert rotation(ov) == rotation(sv)
     kinds = lambda info: [(s["codec_type"], s.get("codec_name"), s.get("codec_tag_string")) for s in info["streams"]
@@ -143,9 +150,10 @@ def test_footage_comes_out_as_it_went_in(kind, footage_dir, tmp_path):
         assert luma_psnr(out_px[i][far], src_px[i][far]) > 35, i
     changed = [i for i in range(len(src_px)) if not np.array_equal(out_px[i], src_px[i])]
     assert set(range(*FRAMES)) <= set(changed)
-    if kind in SMART:
-        keys = keyframes(source)
-        lo = max(k for k in keys if k <= FRAMES[0])
+    if kind in SMART:  # re-encoded: from the repaired segment's start (its windows' context may reach
+        keys = keyframes(source)  # back to it) to the keyframe after the repair
+        segments = json.loads((tmp_path / "results" / "clip" / "segments.json").read_text())
+        lo = max(s["start"] for s in segments if s["start"] <= FRAMES[0])
         hi = min([k for k in keys if k >= FRAMES[1]] + [len(src_px)])
         assert set(changed) <= set(range(lo, hi)), (lo, hi, changed)
         shown = lambda rows: [p[3] for p in sorted(rows)]  # hashes in presentation order
@@ -200,9 +208,10 @@ def test_self_check_stops_a_broken_join(footage_dir, tmp_path, broken):
     assert not [p for p in out.parent.glob("*output*")]
 
 
-def test_self_check_finds_swapped_gops(footage_dir, tmp_path):
+@pytest.mark.parametrize("broken", ["GOPs swapped", "a packet dropped"])
+def test_self_check_finds_a_broken_output(footage_dir, tmp_path, broken):
     """An output whose GOPs 25-50 and 50-60 were swapped (timestamps kept) fails the check of
-    copied packets; the source itself passes it."""
+    copied packets, one with a packet left out the frame count; the source itself passes."""
     import av
 
     from aivid.errors import AividError
@@ -212,8 +221,8 @@ def test_self_check_finds_swapped_gops(footage_dir, tmp_path):
     source = source_of("mp4", footage_dir)
     info = aivid_probe(source)
     assert check_output(info, source, [], whole=False) == []
-    broken = tmp_path / "swapped.mp4"
-    with av.open(str(source)) as src, av.open(str(broken), "w") as dst:
+    path = tmp_path / "broken.mp4"
+    with av.open(str(source)) as src, av.open(str(path), "w") as dst:
         video = src.streams.video[0]
         out = dst.add_stream_from_template(video)
         out.time_base = video.time_base
@@ -221,9 +230,13 @@ def test_self_check_finds_swapped_gops(footage_dir, tmp_path):
         keys = [i for i, r in enumerate(rows) if r[3]]  # decode positions of the GOPs
         gop = lambda k: rows[keys[k]: keys[k + 1] if k + 1 < len(keys) else len(rows)]
         data = [r[0] for r in gop(0)] + [r[0] for r in gop(2)] + [r[0] for r in gop(1)]
+        if broken == "a packet dropped":
+            data, rows = [r[0] for r in rows], rows[:40] + rows[41:]
+            data = data[:40] + data[41:]
         for (_, pts, dts, key), payload in zip(rows, data):
             packet = av.Packet(payload)
             packet.stream, packet.time_base, packet.pts, packet.dts, packet.is_keyframe = out, video.time_base, pts, dts, key
             dst.mux(packet)
-    with pytest.raises(AividError, match="copied packet of frame 25 differs"):
-        check_output(info, broken, [], whole=False)
+    message = "copied packet of frame 25 differs" if broken == "GOPs swapped" else "has 59 video frames"
+    with pytest.raises(AividError, match=message):
+        check_output(info, path, [], whole=False)

@@ -1,6 +1,7 @@
 """Frame-exact decoding through ffmpeg: as a stream of blocks, or into a Zarr store."""
 
 import contextlib
+import math
 import subprocess
 from fractions import Fraction
 
@@ -45,13 +46,12 @@ def exact_input(info, start, stop=None):
     options = {}
     j = index.decode_start(start) if start > 0 else 0
     if j > 0:
-        stamps = [ts for ts in (index.decode_pts[j], index.decode_dts[j]) if ts is not None]
-        # a hair early (the time is printed in microseconds): landing on the keyframe before
-        # costs a GOP of decoding, landing after it would lose frames
-        margin = min(Fraction(1, 1000), Fraction(1, 2) / Fraction(info.fps)) if Fraction(info.fps) else Fraction(1, 1000)
-        seek = float(min(stamps) * index.time_base - margin) - info.start_time
+        # at the keyframe's own pts, rounded up to the microsecond ffmpeg is given: the demuxer
+        # lands on the last keyframe at or before it -- this one (an earlier time would land on
+        # the keyframe before and cost a GOP of decoding; a later one cannot pass a frame by)
+        seek = math.ceil((Fraction(index.decode_pts[j]) * index.time_base - Fraction(info.start_time)) * 10**6)
         if seek > 0:
-            options = {"ss": f"{seek:.6f}", "noaccurate_seek": None}
+            options = {"ss": f"{seek / 10**6:.6f}", "noaccurate_seek": None}
     return options, trim or None, 0
 
 

@@ -37,19 +37,18 @@ def source_sps_id(info):
 
 
 def field_args(info):
-    """Encoder options that keep an interlaced source's field order (progressive: none)."""
-    order = info.field_order or "progressive"
-    if order in ("tt", "tb"):
-        return {"flags": "+ilme+ildct", "top": 1}, "tff=1"
-    if order in ("bb", "bt"):
-        return {"flags": "+ilme+ildct", "top": 0}, "bff=1"
-    return {}, None
+    """Encoder options that code an interlaced source's re-encoded frames as fields (empty for
+    progressive).  The field order is not set here: libx264 takes it from each decoded frame,
+    as the source's own pictures say it (a container's field_order may say otherwise)."""
+    if (info.field_order or "progressive") in ("progressive", "unknown"):
+        return {}
+    return {"flags": "+ilme+ildct"}
 
 
 def matched_settings(info, settings):
     """Encoder settings for GOPs that join the source's copied packets into one stream: the
     source stream's profile and level, no more frame reordering than the source has (the
-    re-encoded packets take the source's dts), its field order, and parameter-set ids other
+    re-encoded packets take the source's dts), and parameter-set ids other
     than the source's, so the source's own SPS/PPS stay valid for the copied GOP after."""
     from dataclasses import replace
 
@@ -62,9 +61,6 @@ def matched_settings(info, settings):
     delay = (info.index or packet_index(info.path)).reorder_delay()
     params = [f"sps-id={(source_sps_id(info) + 1) % 32}"]
     params += ["bframes=0"] if delay == 0 else ["b-pyramid=none"] if delay == 1 else []
-    fields, x264_fields = field_args(info)
-    params += [x264_fields] if x264_fields else []
-    extra.update(fields)
     extra["x264-params"] = ":".join(params)
     return replace(settings, pix_fmt="yuv420p", extra=extra)
 
@@ -83,14 +79,12 @@ def _source_frames(info, start, stop, settings):
     return stream.filter("format", settings.pix_fmt), copyts
 
 
-def _encode_args(info, settings, out, stop, start):
+def _encode_args(info, settings, count):
+    """ffmpeg output options for `count` re-encoded frames: the settings, the source's colour
+    tags, its interlacing (lossy H.264/HEVC), its frames' own timing order."""
     tags, _ = _colour_args(info.to_dict(), settings.lossless)
-    fields, _ = field_args(info)
-    video_args = {**settings.video_args()}
-    if not settings.lossless and settings.codec == "libx264" and "x264-params" not in video_args:
-        _, x264_fields = field_args(info)
-        video_args.update(fields, **({"x264-params": x264_fields} if x264_fields else {}))
-    return {**video_args, **tags, "fps_mode": "passthrough", "frames:v": stop - start}
+    fields = field_args(info) if not settings.lossless and settings.codec in ("libx264", "libx265") else {}
+    return {**settings.video_args(), **fields, **tags, "fps_mode": "passthrough", "frames:v": count}
 
 
 def transcode_segment(info, start, stop, out, settings):
@@ -98,7 +92,7 @@ def transcode_segment(info, start, stop, out, settings):
     require("ffmpeg")
     stream, copyts = _source_frames(info, start, stop, settings)
     with atomic_output(out) as tmp:
-        args = stream.output(str(tmp), **_encode_args(info, settings, out, stop, start)).global_args(
+        args = stream.output(str(tmp), **_encode_args(info, settings, stop - start)).global_args(
             "-nostdin", "-v", "error", "-y", *copyts).compile()
         code, _, err = run_capture(args)
         if code != 0:
@@ -155,7 +149,10 @@ def encode_repaired(info, seg_start, start, stop, store, out, settings):
     (sx0, sy0, sx1, sy1), turns = stored_box(info, (x0, y0, x1, y1))
     lo, hi = start - seg_start, stop - seg_start  # frames of the segment (and of `store`)
     fps = Fraction(info.fps)
-    every = f"N*{fps.denominator}/{fps.numerator}/TB"  # both inputs on the same frame clock
+    # both inputs on one frame clock, in one time base: frame n at n ticks of 1/fps exactly (a
+    # pts of n/fps in the source's time base rounds, and the overlay then pairs a frame with the
+    # patch before it; the output's timestamps are the source's anyway, set by the join)
+    clock = f"{fps.denominator}/{fps.numerator}"
     main, copyts = _source_frames(info, start, stop, settings)
     patch = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{sx1 - sx0}x{sy1 - sy0}",
                          framerate=f"{fps.numerator}/{fps.denominator}").video
@@ -165,14 +162,15 @@ def encode_repaired(info, seg_start, start, stop, store, out, settings):
         # straight to yuva420p, the overlay's own input format: an automatic conversion there
         # would squeeze a full-range patch to limited range
         patch = (patch.filter("scale", **scale) if scale else patch).filter("format", "yuva420p")
-    video = main.filter("setpts", every).overlay(
-        (patch.filter("format", pix_fmt) if settings.lossless else patch).filter("setpts", every), x=sx0, y=sy0, eof_action="pass",
+    patch = patch.filter("format", pix_fmt) if settings.lossless else patch
+    video = main.filter("settb", clock).filter("setpts", "N").overlay(
+        patch.filter("settb", clock).filter("setpts", "N"), x=sx0, y=sy0, eof_action="pass",
         format="rgb" if settings.lossless else "yuv420", enable=f"between(n,{first - lo},{last - 1 - lo})")
     patches = repair_patches(store, lo, hi)
     if turns:
         patches = (np.ascontiguousarray(np.rot90(block, turns, axes=(1, 2))) for block in patches)
     with atomic_output(out) as tmp:
-        args = video.output(str(tmp), **_encode_args(info, settings, out, stop, start)).global_args(
+        args = video.output(str(tmp), **_encode_args(info, settings, stop - start)).global_args(
             "-nostdin", "-v", "error", "-y", *copyts).compile()
         code, err, _ = feed_process(args, patches)
         if code != 0:

@@ -29,8 +29,14 @@ from aivid.media.probe import probe_with_index
 # may sit under MIN_PSNR without being either).
 MIN_PSNR = 35.0
 DAMAGED_PSNR = 25.0
-# frames checked at each end of a piece of a whole re-encode (its joins)
+# frames checked at each end of a piece of a whole re-encode (its joins), and of the copied GOP
+# after a re-encoded span (a join that breaks it breaks its first pictures: its keyframe, the
+# pictures decoded right after it)
 JOIN_FRAMES = 6
+AFTER_FRAMES = 8
+# frames are compared at most this wide (area-scaled by ffmpeg, both sides alike): enough to tell
+# a frame from its neighbour, and the comparison costs little next to decoding
+CHECK_WIDTH = 480
 
 
 def _packets(path, stream, hashes):
@@ -77,10 +83,12 @@ def check_output(info, out, spans, whole, repairs=()):
     shown = sorted(r[0] * out_tb for r in rows if r[0] is not None)
     if len(shown) != info.frames:
         raise AividError(name, "self-check: output video packets without timestamps; nothing was written")
+    out_info = probe_with_index(out)[0]
+    offset = _container_offset(info, out_info, out, shown[0] - index.pts[0] * src_tb, tick)
     for i, (got, want) in enumerate(zip(shown, (ts * src_tb for ts in index.pts))):
-        if abs(got - want) > tick:
+        if abs(got - want - offset) > tick:
             raise AividError(name, f"self-check: frame {i} is shown at {float(got):.6f} s, the source's at "
-                                   f"{float(want):.6f} s; nothing was written")
+                                   f"{float(want + offset):.6f} s; nothing was written")
     dts = [r[1] for r in rows if r[1] is not None]
     if any(b <= a for a, b in zip(dts, dts[1:])):
         at = next(i for i, (a, b) in enumerate(zip(dts, dts[1:])) if b <= a)
@@ -91,10 +99,26 @@ def check_output(info, out, spans, whole, repairs=()):
     lines = []
     for s in spans:
         for lo, hi in _checked_ranges(info, s, whole):
-            value = _compare(info, out, lo, hi, repairs)
+            value = _compare(info, out_info, lo, hi, repairs)
             lines.append(f"self-check: frames {lo}-{hi} decode cleanly, worst frame {value:.1f} dB "
                          "against the source with the repair laid over")
     return lines
+
+
+def _container_offset(info, out_info, out, offset, tick):
+    """The shift every timestamp may have: none in the source's own container; in another one
+    (Matroska for a lossless or whole re-encode) the muxer may shift the whole file to start at
+    zero (it cannot hold the negative times of AAC priming), then the audio must have moved by
+    exactly as much (the A/V offset kept)."""
+    if out_info.container == info.container or abs(offset) <= tick:
+        return 0
+    if info.audio:
+        first = lambda path: min(r[0] for r in _packets(path, "a:0", hashes=False) if r[0] is not None)
+        moved = first(out) * _time_base(out, "a:0") - first(info.path) * _time_base(info.path, "a:0")
+        if abs(moved - offset) > max(tick, _time_base(out, "a:0")):
+            raise AividError(info.path, f"self-check: the output's audio moved by {float(moved):.6f} s, its video by "
+                                        f"{float(offset):.6f} s; nothing was written")
+    return offset
 
 
 def _check_copied(info, rows, out_tb, spans):
@@ -124,67 +148,99 @@ def _checked_ranges(info, span, whole):
         if span.stop - n > span.start + n:
             ranges.append((span.stop - n, span.stop))
         return ranges
-    after = [k for k in info.index.safe_keys if k > span.stop]
-    return [(span.start, after[0] if after else info.frames)]
+    return [(span.start, min(info.frames, span.stop + AFTER_FRAMES))]
 
 
-def _rgb(info, path, lo, hi):
-    """Frames [lo, hi) of `path` (described by `info`) as RGB arrays as displayed, and ffmpeg's
-    error messages while decoding them."""
+def _check_size(info):
+    """(width, height, factor) frames are compared at: the displayed size divided by a whole factor."""
+    factor = max(1, -(-info.width // CHECK_WIDTH))
+    return info.width // factor, info.height // factor, factor
+
+
+def _rgb(info, path, lo, hi, size):
+    """Frames [lo, hi) of `path` (described by `info`) as RGB arrays as displayed, scaled to
+    `size` (width, height), and ffmpeg's error messages while decoding them."""
     stream, copyts, skip = exact_stream(info, lo, hi)
+    if size != (info.width, info.height):
+        stream = stream.filter("scale", size[0], size[1], flags="area")
     args = stream.output("pipe:", format="rawvideo", pix_fmt="rgb24", fps_mode="passthrough",
                          **{"frames:v": hi - lo + skip}).global_args("-nostdin", "-v", "error", *copyts).compile()
     proc = subprocess.run(args, capture_output=True)
-    frame = info.width * info.height * 3
+    frame = size[0] * size[1] * 3
     data = np.frombuffer(proc.stdout, np.uint8)
     count = len(data) // frame
-    frames = data[: count * frame].reshape(count, info.height, info.width, 3)[skip:]
+    frames = data[: count * frame].reshape(count, size[1], size[0], 3)[skip:]
     return frames, proc.returncode, proc.stderr.decode(errors="replace").strip()
 
 
-def _expected(info, lo, hi, repairs):
-    """The source's frames [lo, hi) with each repaired store's box laid over."""
+def _expected(info, lo, hi, repairs, size, factor):
+    """The source's frames [lo, hi) with each repaired store's box laid over (at full size),
+    and a mask of the pixels to compare: at a reduced size a box's pixels are left out (its
+    patch cannot be scaled exactly as ffmpeg scales a whole frame)."""
     from aivid.media.lazy import LazyVideo
     from aivid.repair.boxes import box_of
 
-    want, _, _ = _rgb(info, info.path, lo, hi)
+    want, _, _ = _rgb(info, info.path, lo, hi, size)
     want = want.copy()
+    keep = np.ones(want.shape[:3], bool)
     for seg_start, store in repairs:
         first, last, y0, y1, x0, x1 = box_of(store)
         a, b = max(seg_start + first, lo), min(seg_start + last, hi)
-        if a < b:
-            patch = LazyVideo.open(store)[a - seg_start: b - seg_start, y0:y1, x0:x1].numpy()
-            want[a - lo: b - lo, y0:y1, x0:x1] = patch
-    return want
+        if a >= b:
+            continue
+        if factor == 1:
+            want[a - lo: b - lo, y0:y1, x0:x1] = LazyVideo.open(store)[a - seg_start: b - seg_start, y0:y1, x0:x1].numpy()
+        else:
+            keep[a - lo: b - lo, max(0, y0 // factor - 1): y1 // factor + 2, max(0, x0 // factor - 1): x1 // factor + 2] = False
+    return want, keep
 
 
 def _luma(rgb):
     return rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
 
 
-def _psnr(a, b):
-    diff = _luma(a) - _luma(b)  # chroma subsampling of a re-encode is not a fault
-    mse = float(np.mean(diff * diff))
+def _psnr(a, b, keep):
+    diff = (a - b)[keep]
+    mse = float(np.mean(diff * diff)) if diff.size else 0.0
     return 99.0 if mse == 0 else min(99.0, 10 * np.log10(255.0 ** 2 / mse))
 
 
-def _compare(info, out, lo, hi, repairs):
+def _box_too_large(store):
+    """Whether a repair box is too large a share of the frame to be left out of a comparison."""
+    from aivid.media.lazy import LazyVideo
+    from aivid.repair.boxes import box_of
+
+    _, _, y0, y1, x0, x1 = box_of(store)
+    _, height, width, _ = LazyVideo.open(store).shape
+    return (y1 - y0) * (x1 - x0) > 0.25 * height * width
+
+
+def _compare(info, out_info, lo, hi, repairs):
     """The worst frame's PSNR of the output's frames [lo, hi) against what they should be (the
     source with the repairs laid over); AividError if they do not decode cleanly or do not match."""
-    out_info, _ = probe_with_index(out)
-    got, code, errors = _rgb(out_info, out, lo, hi)
+    from concurrent.futures import ThreadPoolExecutor
+
+    width, height, factor = _check_size(info)
+    if factor > 1 and any(_box_too_large(store) for _, store in repairs):
+        width, height, factor = info.width, info.height, 1  # a box too large to leave out: lay it over
+    a, b = max(0, lo - 1), min(info.frames, hi + 1)  # and a neighbour each side
+    with ThreadPoolExecutor(2) as pool:  # the output and the source decode side by side
+        decoded = pool.submit(_rgb, out_info, out_info.path, lo, hi, (width, height))
+        expected = pool.submit(_expected, info, a, b, repairs, (width, height), factor)
+        got, code, errors = decoded.result()
+        want, keep = expected.result()
     if code != 0 or errors or len(got) != hi - lo:
         why = last_error_line(errors.encode()) if errors else f"{len(got)} of {hi - lo} frames decoded"
         raise AividError(info.path, f"self-check: the output's frames {lo}-{hi} do not decode cleanly ({why}); "
                                     "nothing was written")
-    a, b = max(0, lo - 1), min(info.frames, hi + 1)  # and a neighbour each side
-    want = _expected(info, a, b, repairs)
     if len(want) != b - a:
         raise AividError(info.path, f"self-check: the source's frames {a}-{b} could not be read back")
+    got = [_luma(f) for f in got]  # chroma subsampling of a re-encode is not a fault
+    want = [_luma(f) for f in want]
     worst, at = 99.0, lo
     for i in range(lo, hi):  # frame by frame: one misaligned frame must not hide in a GOP's mean
-        own = _psnr(got[i - lo], want[i - a])
-        near = {j: _psnr(got[i - lo], want[j - a]) for j in (i - 1, i + 1) if a <= j < b}
+        own = _psnr(got[i - lo], want[i - a], keep[i - a])
+        near = {j: _psnr(got[i - lo], want[j - a], keep[i - a] & keep[j - a]) for j in (i - 1, i + 1) if a <= j < b}
         best = max(near, key=near.get) if near else None
         worst, at = (own, i) if own < worst else (worst, at)
         misaligned = best is not None and own < MIN_PSNR and near[best] > own + 1.0
