@@ -1,8 +1,8 @@
-"""Turning segments into pieces of the output file, and joining the pieces with the source's audio."""
+"""Re-encoding the pieces of the output: the GOPs a repair reaches (laid over by ffmpeg), or whole
+segments; aivid.output.remux puts them in place of the source's frames."""
 
 import logging
 from fractions import Fraction
-from pathlib import Path
 
 import ffmpeg
 

@@ -11,7 +11,6 @@ timestamps from durations), so the packets are muxed one by one through PyAV's l
 import bisect
 import logging
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import av
