@@ -42,6 +42,8 @@ KINDS = {
                                "-b:v", "400k", "-c:a", "libopus"]),
     "prores_pcm": ("clip.mov", [], ["-c:v", "prores_ks", "-profile:v", "3", "-c:a", "pcm_s24le"]),  # an editor's
     "avi_mjpeg": ("clip.avi", [], ["-c:v", "mjpeg", "-q:v", "3", "-c:a", "pcm_s16le"]),  # an old camera's
+    # B-frames in AVI (DivX/Xvid era): packets carry no pts, frames are found by counting
+    "avi_bframes": ("clip.avi", [], ["-c:v", "mpeg4", "-bf", "2", "-g", "25", "-q:v", "3", "-c:a", "pcm_s16le"]),
     "audio_first": ("clip.mp4", [], ["-c:v", "libx264", "-x264-params", X264_GOP, "-c:a", "aac"]),
 }
 

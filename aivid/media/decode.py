@@ -56,23 +56,25 @@ def exact_input(info, start, stop=None):
 
 
 def exact_stream(info, start, stop=None, autorotate=True):
-    """(ffmpeg-python video stream of frames [start, stop), global args, frames to skip)."""
+    """(ffmpeg-python video stream of exactly frames [start, stop), the global args it needs)."""
     options, trim, skip = exact_input(info, start, stop)
     stream = ffmpeg.input(info.path, **options, **({} if autorotate else {"noautorotate": None})).video
     if trim:
         stream = stream.filter("trim", **trim)
-    return stream, (["-copyts"] if trim or options else []), skip
+    if skip:  # no timestamps to select by: count
+        stream = stream.filter("trim", start_frame=skip)
+    return stream, (["-copyts"] if trim or options else [])
 
 
 def _ffmpeg_args(info, start, count, pix_fmt, size, crop=None):
-    stream, copyts, skip = exact_stream(info, start, start + count)
+    stream, copyts = exact_stream(info, start, start + count)
     if size is not None:
         stream = stream.filter("scale", size[0], size[1], flags="area")
     if crop is not None:  # after the conversion, so the pixels equal those of whole frames
         stream = stream.filter("format", pix_fmt).filter("crop", crop[2], crop[3], crop[0], crop[1])
     out = stream.output("pipe:", format="rawvideo", pix_fmt=pix_fmt, fps_mode="passthrough",
-                        **{"frames:v": count + skip})
-    return out.global_args("-nostdin", "-v", "error", *copyts).compile(), skip
+                        **{"frames:v": count})
+    return out.global_args("-nostdin", "-v", "error", *copyts).compile()
 
 
 @contextlib.contextmanager
@@ -90,10 +92,12 @@ def _ffmpeg_process(args, path):
 
 
 def iter_frame_blocks(path, start=0, stop=None, block=FRAME_CHUNK, pix_fmt="rgb24", size=None,
-                      info=None, ring=4, crop=None):
+                      info=None, ring=4, crop=None, strict=False):
     """Yield (first_frame, frames) blocks of decoded frames [start, stop), exactly.
 
     `size` (width, height) scales the frames; `crop` (x, y, width, height) keeps only that box.
+    With `strict`, a single error message from the decoder fails the read (ffmpeg conceals
+    damage and still exits 0).
 
     Blocks are (n, H, W, C) uint8 views into a small ring of reused buffers: a block stays valid
     until `ring - 1` further blocks have been yielded.  Memory does not grow with video length.
@@ -102,11 +106,9 @@ def iter_frame_blocks(path, start=0, stop=None, block=FRAME_CHUNK, pix_fmt="rgb2
     start, stop = _frame_range(info, start, stop)
     channels = {"rgb24": 3, "gray": 1}[pix_fmt]
     width, height = crop[2:] if crop else size or (info.width, info.height)
-    args, skip = _ffmpeg_args(info, start, stop - start, pix_fmt, size, crop)
+    args = _ffmpeg_args(info, start, stop - start, pix_fmt, size, crop)
     buffers = [np.empty((block, height, width, channels), np.uint8) for _ in range(ring)]
     with _ffmpeg_process(args, path) as (proc, errors):
-        for _ in range(skip):
-            proc.stdout.read(width * height * channels)
         done = 0
         while done < stop - start:
             buf = buffers[(done // block) % ring][: min(block, stop - start - done)]
@@ -120,6 +122,8 @@ def iter_frame_blocks(path, start=0, stop=None, block=FRAME_CHUNK, pix_fmt="rgb2
         if code != 0 or done < stop - start:
             why = last_error_line(errors.text()) if code != 0 else "file is truncated"
             raise AividError(path, f"decoded {done} of {stop - start} frames ({why})")
+        if strict and errors.text().strip():
+            raise AividError(path, f"frames {start}-{stop} decode with errors ({last_error_line(errors.text())})")
 
 
 def _read_frames(stream, buf):
@@ -130,13 +134,14 @@ def _read_frames(stream, buf):
     return len(buf)
 
 
-def read_frames(path, start=0, stop=None, pix_fmt="rgb24", info=None):
+def read_frames(path, start=0, stop=None, pix_fmt="rgb24", info=None, size=None, strict=False):
     """Frames [start, stop) decoded into one (T, H, W, C) array held in memory (short clips,
-    tests, evaluations; iter_frame_blocks' blocks are reused buffers, not to be collected)."""
+    tests, evaluations, the output's self-check; iter_frame_blocks' blocks are reused buffers,
+    not to be collected).  `size` and `strict` as for iter_frame_blocks."""
     info = info or probe(path)
     start, stop = _frame_range(info, start, stop)
     frames = None
-    for t0, block in iter_frame_blocks(path, start, stop, pix_fmt=pix_fmt, info=info):
+    for t0, block in iter_frame_blocks(path, start, stop, pix_fmt=pix_fmt, info=info, size=size, strict=strict):
         frames = np.empty((stop - start, *block.shape[1:]), np.uint8) if frames is None else frames
         frames[t0 - start : t0 - start + len(block)] = block
     return frames

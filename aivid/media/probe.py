@@ -201,7 +201,9 @@ def packet_index(path, stream_index=None):
 
     listed = data.get("packets", [])
     packets = [pkt for pkt in listed if "D" not in pkt.get("flags", "")]
-    decode_pts = [number(p.get("pts", p.get("dts"))) for p in packets]
+    # a packet's own pts only: AVI gives B-frame streams' packets a dts and no pts, and a dts
+    # taken for a pts puts the frames in decode order
+    decode_pts = [number(p.get("pts")) for p in packets]
     decode_dts = [number(p.get("dts")) for p in packets]
     reliable = None not in decode_pts and len(set(decode_pts)) == len(decode_pts)
     if not reliable:  # no usable timestamps: frames in decode order, found by counting
@@ -232,16 +234,6 @@ def _stream_summary(stream):
         **({"channels": stream.get("channels"), "sample_rate": stream.get("sample_rate")}
            if stream.get("codec_type") == "audio" else {}),
     }
-
-
-def frame_count(path):
-    """The number of video frames in `path`, by counting its packets (no decoding, no listing)."""
-    require("ffprobe")
-    code, out, err = run_capture(["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets",
-                                  "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", str(path)])
-    if code != 0 or not out.strip().isdigit():
-        raise AividError(path, f"cannot count its frames ({last_error_line(err) or 'no video stream'})")
-    return int(out.strip())
 
 
 def probe(path):

@@ -69,9 +69,7 @@ def _source_frames(info, start, stop, settings):
     """The source's frames [start, stop) as an ffmpeg-python stream in stored orientation (not
     rotated for display: the output keeps the display matrix), at its range, in the pixel format
     the encoder gets; and the global args that reading needs."""
-    stream, copyts, skip = exact_stream(info, start, stop, autorotate=False)
-    if skip:
-        stream = stream.filter("trim", start_frame=skip)
+    stream, copyts = exact_stream(info, start, stop, autorotate=False)
     if settings.lossless:  # through rgb24 exactly as decoding does, so pixels match the decoded source
         return stream.filter("format", "rgb24"), copyts
     if info.color_range == "pc":  # a full-range source stays full range (not squeezed to 16-235)

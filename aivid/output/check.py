@@ -11,13 +11,12 @@ A failure is an AividError naming the video and the frames; the caller then leav
 """
 
 import json
-import subprocess
 from fractions import Fraction
 
 import numpy as np
 
 from aivid.errors import AividError
-from aivid.media.decode import exact_stream
+from aivid.media.decode import read_frames
 from aivid.media.ffmpeg_bin import last_error_line, require, run_capture
 from aivid.media.probe import probe_with_index
 
@@ -74,7 +73,8 @@ def check_output(info, out, spans, whole, repairs=()):
     the source's with the store's repair box laid over, so the repair's place is checked too."""
     index = info.index
     name = info.path
-    src_tb, out_tb = index.time_base, _time_base(out, info.stream)
+    out_info = probe_with_index(out)[0]
+    src_tb, out_tb = index.time_base, out_info.index.time_base
     rows = [r for r in _packets(out, info.stream, hashes=not whole) if "D" not in r[2]]
     if len(rows) != info.frames:
         raise AividError(name, f"self-check: the output has {len(rows)} video frames, the source {info.frames}; "
@@ -83,7 +83,6 @@ def check_output(info, out, spans, whole, repairs=()):
     shown = sorted(r[0] * out_tb for r in rows if r[0] is not None)
     if len(shown) != info.frames:
         raise AividError(name, "self-check: output video packets without timestamps; nothing was written")
-    out_info = probe_with_index(out)[0]
     offset = _container_offset(info, out_info, out, shown[0] - index.pts[0] * src_tb, tick)
     for i, (got, want) in enumerate(zip(shown, (ts * src_tb for ts in index.pts))):
         if abs(got - want - offset) > tick:
@@ -157,31 +156,15 @@ def _check_size(info):
     return info.width // factor, info.height // factor, factor
 
 
-def _rgb(info, path, lo, hi, size):
-    """Frames [lo, hi) of `path` (described by `info`) as RGB arrays as displayed, scaled to
-    `size` (width, height), and ffmpeg's error messages while decoding them."""
-    stream, copyts, skip = exact_stream(info, lo, hi)
-    if size != (info.width, info.height):
-        stream = stream.filter("scale", size[0], size[1], flags="area")
-    args = stream.output("pipe:", format="rawvideo", pix_fmt="rgb24", fps_mode="passthrough",
-                         **{"frames:v": hi - lo + skip}).global_args("-nostdin", "-v", "error", *copyts).compile()
-    proc = subprocess.run(args, capture_output=True)
-    frame = size[0] * size[1] * 3
-    data = np.frombuffer(proc.stdout, np.uint8)
-    count = len(data) // frame
-    frames = data[: count * frame].reshape(count, size[1], size[0], 3)[skip:]
-    return frames, proc.returncode, proc.stderr.decode(errors="replace").strip()
-
-
 def _expected(info, lo, hi, repairs, size, factor):
-    """The source's frames [lo, hi) with each repaired store's box laid over (at full size),
+    """The source's frames [lo, hi) (scaled to `size`, None: as they are) with each repaired
+    store's box laid over (at full size),
     and a mask of the pixels to compare: at a reduced size a box's pixels are left out (its
     patch cannot be scaled exactly as ffmpeg scales a whole frame)."""
     from aivid.media.lazy import LazyVideo
     from aivid.repair.boxes import box_of
 
-    want, _, _ = _rgb(info, info.path, lo, hi, size)
-    want = want.copy()
+    want = read_frames(info.path, lo, hi, info=info, size=size)
     keep = np.ones(want.shape[:3], bool)
     for seg_start, store in repairs:
         first, last, y0, y1, x0, x1 = box_of(store)
@@ -224,17 +207,16 @@ def _compare(info, out_info, lo, hi, repairs):
     if factor > 1 and any(_box_too_large(store) for _, store in repairs):
         width, height, factor = info.width, info.height, 1  # a box too large to leave out: lay it over
     a, b = max(0, lo - 1), min(info.frames, hi + 1)  # and a neighbour each side
+    size = (width, height) if factor > 1 else None
     with ThreadPoolExecutor(2) as pool:  # the output and the source decode side by side
-        decoded = pool.submit(_rgb, out_info, out_info.path, lo, hi, (width, height))
-        expected = pool.submit(_expected, info, a, b, repairs, (width, height), factor)
-        got, code, errors = decoded.result()
+        decoded = pool.submit(read_frames, out_info.path, lo, hi, info=out_info, size=size, strict=True)
+        expected = pool.submit(_expected, info, a, b, repairs, size, factor)
+        try:
+            got = decoded.result()
+        except AividError as exc:
+            raise AividError(info.path, f"self-check: the output's frames {lo}-{hi} do not decode cleanly "
+                                        f"({exc.problem}); nothing was written") from None
         want, keep = expected.result()
-    if code != 0 or errors or len(got) != hi - lo:
-        why = last_error_line(errors.encode()) if errors else f"{len(got)} of {hi - lo} frames decoded"
-        raise AividError(info.path, f"self-check: the output's frames {lo}-{hi} do not decode cleanly ({why}); "
-                                    "nothing was written")
-    if len(want) != b - a:
-        raise AividError(info.path, f"self-check: the source's frames {a}-{b} could not be read back")
     got = [_luma(f) for f in got]  # chroma subsampling of a re-encode is not a fault
     want = [_luma(f) for f in want]
     worst, at = 99.0, lo

@@ -157,22 +157,14 @@ def _remux(info, spans, out, whole=False):
         raise AividError(info.path, "the re-encoded pieces do not cover the whole video")
     pts = index.pts
     starts = [pts[s.start] for s in spans]
-    loaded = {}
-
-    def load(k):
-        if k not in loaded:
-            loaded[k] = _piece_packets(spans[k], pts)
-        return loaded[k]
-
-    tmp = out  # the caller writes under a temporary name (aivid.atomic) and checks before renaming
+    # the caller writes under a temporary name (aivid.atomic) and checks it before renaming
     with av.open(info.path) as src:
         video = src.streams[info.stream]
-        with av.open(str(tmp), "w", format=_FORMAT_OF.get(Path(out).suffix.lower().lstrip("."))) as dst:
+        with av.open(str(out), "w", format=_FORMAT_OF.get(Path(out).suffix.lower().lstrip("."))) as dst:
             dst.metadata.update(src.metadata)
             streams = {}
             muxer = dst.format.name
             for s in src.streams:
-                template = s
                 if s.type == "data" and "timecode" in s.metadata and muxer in ("mov", "mp4", "ipod"):
                     continue  # a timecode track: the muxer writes it again from the video's timecode tag
                 if whole and s.index == video.index:
@@ -184,7 +176,7 @@ def _remux(info, spans, out, whole=False):
                     streams[s.index] = template_stream
                     continue
                 try:
-                    streams[s.index] = dst.add_stream_from_template(template)
+                    streams[s.index] = dst.add_stream_from_template(s)
                 except (ValueError, av.error.FFmpegError) as exc:
                     raise AividError(info.path, f"stream {s.index} ({s.type}) cannot be copied into "
                                                 f"{Path(out).suffix} ({exc})") from None
@@ -215,7 +207,7 @@ def _remux(info, spans, out, whole=False):
                 if k in done:
                     continue
                 done.add(k)
-                packets, extradata = load(k)
+                packets, extradata = _piece_packets(spans[k], pts)
                 if whole:
                     first_extradata = extradata if first_extradata is None else first_extradata
                     if extradata != first_extradata:
@@ -235,7 +227,6 @@ def _remux(info, spans, out, whole=False):
                                                     "more frame reordering than the source's stream allows")
                     new.is_keyframe = key
                     dst.mux(new)
-                del loaded[k]
             missing = set(range(len(spans))) - done
             if missing:
                 raise AividError(info.path, f"frames {spans[min(missing)].start}- were not found in the source's packets")
