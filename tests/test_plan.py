@@ -3,7 +3,8 @@
 import numpy as np
 
 from aivid.media.lazy import LazyVideo
-from aivid.repair.plan import plan_segment, tiles_for, windows_for
+from aivid.repair.boxes import window_frames
+from aivid.repair.plan import boundary_zone, plan_segment, tiles_for, windows_for
 from aivid.workflow.segments import plan_segments
 from aivid.repair.shots import detect_cuts
 from aivid.workflow.config import section
@@ -56,3 +57,31 @@ def test_windows_never_straddle_a_cut(tmp_path):
     assert set(range(20, 70)) <= covered
     empty = plan_segment(tmp_path / "m.zarr", {"start": 0, "stop": 100, "active_frames": []}, [], SETTINGS)
     assert not empty["work"] and empty["windows"] == []
+
+
+def _segment_mask(path, start, stop, frames, box):
+    """A mask store of segment [start, stop) with `box` (x, y, w, h) masked at absolute `frames`."""
+    mask = LazyVideo.create(path, (stop - start, 64, 64, 1), 25)
+    x, y, w, h = box
+    for f in frames:
+        mask[f - start, y : y + h, x : x + w] = 255
+    return path, {"start": start, "stop": stop, "active_frames": list(frames)}
+
+
+def test_a_stretch_across_a_boundary_is_planned_as_one(tmp_path):
+    first = _segment_mask(tmp_path / "a.zarr", 0, 50, range(30, 50), (10, 10, 8, 8))
+    second = _segment_mask(tmp_path / "b.zarr", 50, 100, range(50, 60), (14, 12, 8, 8))  # moved a little
+    assert boundary_zone(first[1], second[1], SETTINGS) == (46, 50)  # the last overlap frames, up to the first masked
+    before = plan_segment(*first, [48], SETTINGS, after=second)  # a cut in the zone: the plan's caller checked
+    after = plan_segment(*second, [], SETTINGS, before=first)
+    assert before["continues"] == {"from_previous": False, "into_next": True} and before["cuts"] == []
+    assert after["continues"] == {"from_previous": True, "into_next": False}
+    tail, lead = before["windows"][-1], after["windows"][0]
+    assert tail.get("tail") and tail["frames"][1] == 50 and not before["windows"][0].get("lead")
+    assert lead.get("lead") and lead["frames"][0] == -SETTINGS["overlap"] and lead["prev"] is None
+    assert tail["tiles"] == lead["tiles"]  # one tile on both sides, holding both sides' masks
+    x, y, w, h = lead["tiles"][0]
+    assert x <= 10 and y <= 10 and x + w >= 22 and y + h >= 20
+    assert window_frames(after["windows"])[0] == 0  # nothing before the segment is decoded
+    far = _segment_mask(tmp_path / "c.zarr", 50, 100, range(60, 70), (14, 12, 8, 8))
+    assert boundary_zone(first[1], far[1], SETTINGS) is None  # a gap longer than context_frames

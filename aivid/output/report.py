@@ -57,11 +57,11 @@ def stretch_pictures(name, info, seg, plan, frames_store, repaired_store, mask_s
     """Write the pictures and the clip of one stretch; return its HTML."""
     from aivid.media.decode import read_frames
     from aivid.media.encode import EncodeSettings, encode_frames
-    from aivid.repair.boxes import box_of
+    from aivid.repair.boxes import box_of, window_frames
     from aivid.repair.inpaint import tile_path
 
     windows = [w for w in plan["windows"] if w["stretch"] == stretch]
-    a, b = min(w["frames"][0] for w in windows), max(w["frames"][1] for w in windows)
+    a, b = window_frames(windows)
     mask = LazyVideo.open(mask_store)
     areas = [int((mask[t, :, :, 0].numpy() > 0).sum()) for t in range(a, b)]
     t = a + int(np.argmax(areas))  # the frame with the most to repair
@@ -110,9 +110,10 @@ def stretch_pictures(name, info, seg, plan, frames_store, repaired_store, mask_s
             + _table(rows, ["window", "frames", "tile", "backend", "why", "seconds", "figures"]))
 
 
-def write_report(name, info, segments, routes, stores, settings, out):
+def write_report(name, info, segments, routes, stores, settings, out, seams=()):
     """The page of one video: `routes` {segment: (route, why)}, `stores` {segment: (plan, frames,
-    repaired, mask)} for the repaired segments, `settings` the stage settings it ran with."""
+    repaired, mask)} for the repaired segments, `settings` the stage settings it ran with, `seams`
+    the joins of its repairs (aivid.repair.seams.seam_figures)."""
     with atomic_output(out) as tmp:
         tmp.mkdir()
         parts = [f"<h1>{html.escape(name)}: repairs</h1>",
@@ -129,6 +130,14 @@ def write_report(name, info, segments, routes, stores, settings, out):
             plan, frames, repaired, mask = stores[str(seg["index"])]
             for stretch in sorted({w["stretch"] for w in plan["windows"]}):
                 parts.append(stretch_pictures(name, info, seg, plan, frames, repaired, mask, tmp, stretch))
+        if seams:
+            parts += ["<h2>Seams</h2>", "<p>Where one window's result hands over to the next (inside a segment or "
+                      "across a segment boundary): the frame-to-frame change of the masked pixels (over the source's "
+                      "change there), averaged over the join's cross-faded frames, over its median inside the windows "
+                      "beside it. About 1: the fill runs on smoothly; 2 and more: it jumps.</p>",
+                      _table([[r["kind"], f"{r['frames'][0]}-{r['frames'][1]}", f"{r['change']:.2f}",
+                               f"{r['inside']:.2f}", f"{r['ratio']:.2f}"] for r in seams],
+                             ["join", "frames", "change", "inside windows", "ratio"])]
         parts += ["<h2>Versions</h2>", _table([[k, v] for k, v in _versions().items()], ["package", "version"]),
                   "<h2>Settings</h2>", f"<pre>{html.escape(json.dumps(settings, indent=1, sort_keys=True))}</pre>"]
         style = ("body{font-family:sans-serif;margin:2em}figure{display:inline-block;margin:0 1em 1em 0}"

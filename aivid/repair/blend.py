@@ -37,17 +37,35 @@ def time_weights(window, neighbours):
     return weights
 
 
-def blend_segment(frames_store, mask_store, windows, results, out, feather):
+def following_window(store, start):
+    """The next segment's first window of a stretch that runs on across the boundary (its
+    result `store`), in the frame numbers of the segment starting at `start`, keyed "next"; None
+    if it was not given this segment's last result for the frames they share (then there is
+    nothing to cross-fade: aivid.repair.inpaint.condition)."""
+    first = LazyVideo.open(tile_path(store, 0)).attrs
+    window = first["window"]
+    if first["shared"] < -window["frames"][0]:
+        return None
+    offset = first["segment_start"] - start
+    return {**window, "id": "next", "frames": [f + offset for f in window["frames"]]}
+
+
+def blend_segment(frames_store, mask_store, windows, results, out, feather, following=None):
     """Write the repaired pixels of a segment: the original ones except where windows repaired
-    the mask, inside the repair box only (the store holds nothing else; see aivid.repair.boxes)."""
+    the mask, inside the repair box only (the store holds nothing else; see aivid.repair.boxes).
+    `following`: the store of the next segment's window that shares this segment's last frames
+    (following_window), cross-faded with this segment's last window there."""
     from aivid.media.store import ChunkWriter
 
     frames, mask = LazyVideo.open(frames_store), LazyVideo.open(mask_store)
+    first, last, y0, y1, x0, x1 = box = repair_box(windows, feather, frames.chunks, frames.shape)
+    after = following_window(following, frames.attrs.get("start", 0)) if following else None
+    if after:
+        windows, results = windows + [after], {**results, "next": following}
     outputs = {(w["id"], i): LazyVideo.open(tile_path(results[w["id"]], i))
                for w in windows for i in range(len(w["tiles"]))}
     tweights = {w["id"]: time_weights(w, windows) for w in windows}
     ct = frames.chunks[0]
-    first, last, y0, y1, x0, x1 = box = repair_box(windows, feather, frames.chunks, frames.shape)
     with atomic_output(out) as tmp:
         repaired = LazyVideo.create(tmp, frames.shape, frames.fps, {**frames.attrs, "repair_box": list(box)},
                                     chunks=frames.chunks)

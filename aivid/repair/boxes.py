@@ -7,8 +7,9 @@ from aivid.media.store import chunk_span
 
 
 def window_frames(windows):
-    """[first, last): the frames of a segment that a plan's windows cover."""
-    return min(w["frames"][0] for w in windows), max(w["frames"][1] for w in windows)
+    """[first, last): the frames of a segment that a plan's windows cover (a window that starts
+    before its segment, across a boundary, covers the segment's frames from 0)."""
+    return max(0, min(w["frames"][0] for w in windows)), max(w["frames"][1] for w in windows)
 
 
 def repair_box(windows, feather, chunks, shape):

@@ -99,7 +99,38 @@ def windows_for(a, b, window, overlap):
     return [(s, s + window) for s in starts]
 
 
-def plan_segment(mask_store, summary, cuts, settings, rules=None, backend=None, choose=None):
+def lead_length(settings, frames_before):
+    """Frames a stretch's first window shares with the previous segment's last one when the
+    stretch crosses their boundary: the overlap, as far as the window and that segment allow."""
+    return max(0, min(settings["overlap"], settings["window"] - 1, frames_before))
+
+
+def boundary_zone(before, after, settings):
+    """(lo, hi): the absolute frames (lo, hi] in which a cut would stop the masked stretch of
+    segment summary `before` from running on into the next segment's (`after`), or None when
+    their masked frames are too far apart to be one stretch anyway (a gap longer than
+    `context_frames`, as within a segment).  Both segments' plans ask, with the same summaries."""
+    if not before["active_frames"] or not after["active_frames"]:
+        return None
+    last, first = before["active_frames"][-1], after["active_frames"][0]
+    if first - last - 1 > settings["context_frames"]:
+        return None
+    lead = lead_length(settings, before["stop"] - before["start"])
+    return min(last, before["stop"] - lead), first
+
+
+def boundary_tiles(before_mask, before, after_mask, after, settings, multiple, tile_size):
+    """The tiles of the two windows that meet at a boundary a stretch crosses: the boxes around
+    what is masked in the last `window` frames before it and the first `window` after it (both
+    windows lie inside), so both segments' plans give the two windows the same tiles."""
+    n, window = before["stop"] - before["start"], settings["window"]
+    fp = footprint(LazyVideo.open(before_mask), max(0, n - window), n)
+    fp |= footprint(LazyVideo.open(after_mask), 0, min(window, after["stop"] - after["start"]))
+    return tiles_for(fp, settings["margin"], multiple, tile_size)
+
+
+def plan_segment(mask_store, summary, cuts, settings, rules=None, backend=None, choose=None, before=None,
+                 after=None):
     """The work for one segment: temporal windows, each with the tiles its masked pixels need.
 
     Masked frames are grouped into stretches (gaps up to `context_frames` joined, split at hard
@@ -111,30 +142,54 @@ def plan_segment(mask_store, summary, cuts, settings, rules=None, backend=None, 
     gives that backend's (size multiple, frame rule, least tile size): tiles grow to a multiple of
     the first and to at least the last (a context crop) where given; `frame_rule(a, b, lo, hi)`
     may adjust a window to the lengths the backend accepts.
+
+    A stretch that crosses a segment boundary is one stretch: `before` / `after` are (mask store,
+    summary) of the neighbouring segment where the stretch runs on into it (see boundary_zone;
+    no cut in the zone).  The last window before the boundary ends on it (`tail`); the first
+    after it starts `lead_length` frames before it (`lead`: those frames are the previous
+    window's result), and both take boundary_tiles, so the repair is conditioned and
+    cross-faded across the boundary as it is between the windows of one segment.  (A window
+    that is both takes the tiles of the boundary before it; they cover its own frames.)
     """
     start, stop = summary["start"], summary["stop"]
     mask = LazyVideo.open(mask_store)
     active = [f - start for f in summary["active_frames"]]
-    cuts = [c - start for c in cuts]
+    zones = [boundary_zone(before[1], summary, settings) if before else None,
+             boundary_zone(summary, after[1], settings) if after else None]
+    cuts = [c - start for c in cuts if not any(z and z[0] < c <= z[1] for z in zones)]
+    lead = lead_length(settings, before[1]["stop"] - before[1]["start"]) if zones[0] else 0
     ctx, windows = settings["context_frames"], []
     shots = _split_at((0, stop - start), cuts)
     stretches = [piece for run in _runs(active, ctx) for piece in _split_at(run, cuts)]
     for r, (a, b) in enumerate(stretches):
         shot = next(s for s in shots if s[0] <= a < s[1])
         lo, hi = max(shot[0], a - ctx), min(shot[1], b + ctx)
-        chosen = choose(a, b, active) if choose else {"backend": backend}
+        opens, closes = bool(zones[0]) and r == 0, bool(zones[1]) and r == len(stretches) - 1
+        if opens:
+            lo = -lead
+        if closes:
+            lo, hi = min(lo, stop - start - lead_length(settings, stop - start)), stop - start
+        chosen = choose(max(0, lo), hi, active) if choose else {"backend": backend}
         multiple, frame_rule, tile_size = rules(chosen["backend"]) if rules else (1, None, None)
         prev = None
-        for k, (wa, wb) in enumerate(windows_for(lo, hi, settings["window"], settings["overlap"])):
+        spans = windows_for(lo, hi, settings["window"], settings["overlap"])
+        for k, (wa, wb) in enumerate(spans):
             if frame_rule:
                 wa, wb = frame_rule(wa, wb, lo, hi)
-            tiles = tiles_for(footprint(mask, wa, wb), settings["margin"], multiple, tile_size)
+            edges = {"lead": opens and k == 0, "tail": closes and k == len(spans) - 1}
+            if edges["lead"] or edges["tail"]:  # the tiles the window across the boundary has too
+                side = (*before, mask_store, summary) if edges["lead"] else (mask_store, summary, *after)
+                tiles = boundary_tiles(*side, settings, multiple, tile_size)
+            else:
+                tiles = tiles_for(footprint(mask, wa, wb), settings["margin"], multiple, tile_size)
             if not tiles:
                 continue
             wid = f"s{r}w{k}"
-            windows.append({"id": wid, "stretch": r, "frames": [wa, wb], "tiles": tiles, "prev": prev, **chosen})
+            windows.append({"id": wid, "stretch": r, "frames": [wa, wb], "tiles": tiles, "prev": prev,
+                            **{name: True for name, on in edges.items() if on}, **chosen})
             prev = wid
-    return {"segment": summary, "cuts": [c + start for c in cuts], "work": bool(windows), "windows": windows}
+    return {"segment": summary, "cuts": [c + start for c in cuts], "work": bool(windows), "windows": windows,
+            "continues": {"from_previous": bool(zones[0]), "into_next": bool(zones[1])}}
 
 
 def window_of(plan, window_id):

@@ -87,9 +87,36 @@ def plan(sm):
                      summary["start"] + b, backend, why)
             return {"backend": backend, "why": why, "evidence": evidence}
 
-    result = plan_segment(sm.input.store, summary, cuts, sm.params.plan, rules, options["backend"], choose)
+    before, after = (_continuing(info, sm, side, summary) for side in ("before", "after"))
+    result = plan_segment(sm.input.store, summary, cuts, sm.params.plan, rules, options["backend"], choose,
+                          before, after)
     write_json(result, sm.output[0])
-    log.info("segment %s: %d windows, cuts at %s", sm.wildcards.seg, len(result["windows"]), cuts)
+    log.info("segment %s: %d windows, cuts at %s", sm.wildcards.seg, len(result["windows"]), result["cuts"])
+    for side, other in (("from the previous segment", before), ("into the next segment", after)):
+        if other:
+            log.info("segment %s: the masked stretch runs on %s (one stretch across the boundary)",
+                     sm.wildcards.seg, side)
+
+
+def _continuing(info, sm, side, summary):
+    """(mask store, summary) of the neighbouring segment on `side` if the masked stretch runs on
+    across that boundary (aivid.repair.plan.boundary_zone, and no hard cut in the zone), else
+    None.  Both segments' plans decide it alike: the same summaries, the same frames searched."""
+    from aivid.repair.plan import boundary_zone
+    from aivid.repair.shots import CUT_RADIUS, detect_cuts
+
+    files = list(getattr(sm.input, side, None) or [])  # [mask store, mask summary] of the neighbour
+    if not files:
+        return None
+    store, other, settings = files[0], _read_json(files[1]), sm.params.plan
+    first, second = (other, summary) if side == "before" else (summary, other)
+    zone = boundary_zone(first, second, settings)
+    if not zone:
+        return None
+    lo, hi = max(first["start"], zone[0] - CUT_RADIUS - 1), min(second["stop"], zone[1] + CUT_RADIUS + 2)
+    if any(zone[0] < c <= zone[1] for c in detect_cuts(info.path, lo, hi, settings["shot_threshold"], info)):
+        return None
+    return store, other
 
 
 def decode(sm):
@@ -105,10 +132,11 @@ def inpaint(sm):
     from aivid.repair.inpaint import inpaint_window
     from aivid.repair.plan import window_of
 
-    window = window_of(_read_json(sm.input.plan), sm.wildcards.win)
-    prompt = _optional(sm, "prompt")
+    plan = _read_json(sm.input.plan)
+    window = window_of(plan, sm.wildcards.win)
     inpaint_window(sm.input.frames, sm.input.store, window, sm.output[0], sm.params.inpaint,
-                   previous=_optional(sm, "previous"), prompt=prompt)
+                   previous=_optional(sm, "previous"), prompt=_optional(sm, "prompt"),
+                   start=plan["segment"]["start"], before_mask=_optional(sm, "before_mask"))
     _log_progress(sm)
 
 
@@ -123,7 +151,8 @@ def blend(sm):
 
     windows = _read_json(sm.input.plan)["windows"]
     results = {Path(p).name.removesuffix(".zarr"): p for p in sm.input.windows}
-    blend_segment(sm.input.frames, sm.input.store, windows, results, sm.output[0], sm.params.feather)
+    blend_segment(sm.input.frames, sm.input.store, windows, results, sm.output[0], sm.params.feather,
+                  following=_optional(sm, "next_lead"))
 
 
 def piece(sm):
@@ -155,6 +184,7 @@ def report_pages(sm):
     from aivid.output.report import write_report
     from aivid.output.route import piece_format, route_reason, segment_route
     from aivid.repair.boxes import window_frames
+    from aivid.repair.seams import seam_figures, seam_lines
 
     info, segments = _info(sm.input.probe), _read_json(sm.input.segments)
     plans = {str(plan["segment"]["start"]): plan for plan in map(_read_json, sm.input.plans)}
@@ -170,7 +200,12 @@ def report_pages(sm):
             folder = Path(sm.output[0]).parent / f"seg{index}"
             stores[index] = (plan, folder / "frames.zarr", folder / "repaired.zarr", folder / "mask.zarr")
     settings = {Path(p).stem: _read_json(p) for p in sm.input.settings}
-    write_report(sm.wildcards.video, info, segments, routes, stores, settings, sm.output[0])
+    seams = seam_figures([plan for plan, *_ in stores.values()],
+                         {plan["segment"]["start"]: (repaired, frames, mask)
+                          for plan, frames, repaired, mask in stores.values()})
+    for line in seam_lines(seams):
+        log.info("%s", line)
+    write_report(sm.wildcards.video, info, segments, routes, stores, settings, sm.output[0], seams)
     log.info("report pages of %d repaired segment(s) in %s", len(stores), sm.output[0])
 
 

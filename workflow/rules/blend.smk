@@ -4,6 +4,7 @@ rule blend:
         store="results/{video}/seg{seg}/mask.zarr",
         plan="results/{video}/seg{seg}/plan.json",
         windows=window_results,
+        next_lead=next_lead,
         settings=settings("blend"),
     output:
         frames_output("results/{video}/seg{seg}/repaired.zarr"),

@@ -102,14 +102,69 @@ def window_gpu(wildcards):
     return int(window_backend(wildcards).uses_gpu)
 
 
+def neighbour(wildcards, offset):
+    """The id of the segment `offset` away, if it exists and has a mask (and so a plan)."""
+    ids = segment_ids(wildcards)
+    i = ids.index(wildcards.seg) + offset
+    if 0 <= i < len(ids) and needs_plan(wildcards.video, ids[i]):
+        return ids[i]
+    return None
+
+
+def neighbour_mask(offset):
+    """The mask store and summary of the segment before (-1) or after (+1): a plan asks whether
+    its masked stretch runs on across their boundary (aivid.repair.plan.boundary_zone).
+    """
+
+    def inputs(wildcards):
+        seg = neighbour(wildcards, offset)
+        if seg is None:
+            return []
+        folder = f"results/{wildcards.video}/seg{seg}"
+        return [f"{folder}/mask.zarr", f"{folder}/mask.json"]
+
+    return inputs
+
+
+def boundary_window(wildcards, offset, edge):
+    """The window of the segment `offset` away that meets this segment's stretch at their
+    boundary (its `edge`: "tail" before, "lead" after), if the plans continue a stretch there.
+    """
+    seg = neighbour(wildcards, offset)
+    side = "from_previous" if offset < 0 else "into_next"
+    if seg is None or not segment_plan(wildcards).get("continues", {}).get(side):
+        return []
+    found = [w for w in plan_of(wildcards.video, seg)["windows"] if w.get(edge)]
+    return [f"results/{wildcards.video}/seg{seg}/windows/{w['id']}.zarr" for w in found]
+
+
 def previous_window(wildcards):
-    """Chained backends condition each window on the one before it (same tile)."""
+    """Chained backends condition each window on the one before it (same tile); the first window
+    after a boundary a stretch crosses takes the frames it shares from the window before the
+    boundary, whatever the backend (this segment holds no pixels of them)."""
     window = window_of(segment_plan(wildcards), wildcards.win)
+    if window.get("lead"):
+        return boundary_window(wildcards, -1, "tail")
     if not backend_class(window["backend"]).chained or not window["prev"]:
         return []
     return [
         f"results/{wildcards.video}/seg{wildcards.seg}/windows/{window['prev']}.zarr"
     ]
+
+
+def lead_mask(wildcards):
+    """The previous segment's mask, for the first window after a boundary its stretch crosses
+    (a backend that is not chained fills the frames it shares with the window before itself).
+    """
+    if not window_of(segment_plan(wildcards), wildcards.win).get("lead"):
+        return []
+    return neighbour_mask(-1)(wildcards)[:1]
+
+
+def next_lead(wildcards):
+    """The next segment's first window of a stretch that runs on into it: the blend cross-fades
+    it with this segment's last window over the frames they share."""
+    return boundary_window(wildcards, 1, "lead")
 
 
 def route(video, seg, plan=None):

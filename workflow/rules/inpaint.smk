@@ -17,6 +17,7 @@ rule inpaint:
         store="results/{video}/seg{seg}/mask.zarr",
         plan="results/{video}/seg{seg}/plan.json",
         previous=previous_window,
+        before_mask=lead_mask,
         prompt=prompt_embeddings,
         settings=settings("inpaint"),
     output:

@@ -3,6 +3,8 @@ checkpoint plan:
         probe="results/{video}/probe.json",
         store="results/{video}/seg{seg}/mask.zarr",
         summary="results/{video}/seg{seg}/mask.json",
+        before=neighbour_mask(-1),
+        after=neighbour_mask(1),
         settings=settings("plan"),
     output:
         "results/{video}/seg{seg}/plan.json",

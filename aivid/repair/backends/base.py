@@ -39,7 +39,8 @@ class InpaintBackend(abc.ABC):
     def inpaint(self, frames, mask, context=None):
         """frames: (T, H, W, 3) uint8; mask: (T, H, W) bool (True = repair).
 
-        `context` may carry {"seed": int, "previous": (frames, n_overlap) or None}.
+        `context` carries {"seed", "window", "tile", "prompt_embeds"}.  A chained backend's
+        first frames may be the previous window's result, unmasked (aivid.repair.inpaint.condition).
         Returns (T, H, W, 3) uint8; only masked pixels are used by the caller.
         """
         """Implemented by each subclass."""

@@ -218,7 +218,6 @@ class VaceBackend(InpaintBackend):
 
         frames, mask = self.check(frames, mask)
         context = context or {}
-        frames, mask = self._chain(frames, mask, context.get("previous"), context.get("window"))
         count, height, width = mask.shape
         wh, ww = working_size(height, width, self.options["max_area"], self.options["min_side"])
         length = padded_length(count)
@@ -257,19 +256,6 @@ class VaceBackend(InpaintBackend):
         log.info("colour error on unmasked ROI pixels: %.2f before, %.2f after correction", before, after)
         self.stats.update(colour_error_before=round(before, 2), colour_error_after=round(after, 2))
         return out
-
-    @staticmethod
-    def _chain(frames, mask, previous, window):
-        """Frames shared with the previous window come from its result, unmasked."""
-        if not previous or not window:
-            return frames, mask
-        (a, _), (pa, pb) = window["frames"], previous["frames"]
-        shared = max(0, min(pb, a + len(frames)) - a)
-        if shared:
-            frames, mask = frames.copy(), mask.copy()
-            frames[:shared] = previous["result"][a - pa : a - pa + shared]
-            mask[:shared] = False
-        return frames, mask
 
 
 def _pil(array):

@@ -1,0 +1,153 @@
+"""A repair that lasts across segment boundaries is one stretch: the window after each boundary
+starts before it, is given the window before's result for the frames they share, and the blend
+cross-fades them; the seam figure says how the fill runs on at every join."""
+
+import hashlib
+import json
+import os
+import re
+import signal
+
+import numpy as np
+import pytest
+import yaml
+from conftest import DILATE, FEATHER, TINY, ffmpeg, ffmpeg_rgb, snakemake
+from test_faults import done_outputs, executed, leftovers, start, wait_for
+
+BOX, FRAMES = [120, 60, 60, 45], [4, 71]  # x, y, w, h; frames 4-70: across the boundaries at 25 and 50
+
+
+@pytest.fixture(scope="session")
+def pan(bunny, tmp_path_factory):
+    """A camera pan over a real picture (Big Buck Bunny), 75 frames of 320x192 at 25 fps."""
+    root = tmp_path_factory.mktemp("pan")
+    ffmpeg("-ss", "2", "-i", bunny, "-frames:v", "1", root / "still.png")
+    ffmpeg("-loop", "1", "-framerate", "25", "-i", root / "still.png", "-vf",
+           "crop=320:192:'20+2*n':200,format=yuv420p", "-frames:v", "75", "-c:v", "libx264", "-g", "25",
+           "-crf", "16", root / "pan.mp4")
+    return root / "pan.mp4"
+
+
+def pan_config(workdir, clip, **sections):
+    config = {"videos": {"pan": {"path": str(clip), "regions": [{"box": BOX, "frames": FRAMES}]}},
+              "mask": {"dilate": DILATE, "feather": FEATHER}, "segments": {"seconds": 1},
+              "plan": {"window": 16, "overlap": 4, "context_frames": 4},
+              "inpaint": {"backend": "classical"}, "output": {"lossless": True}}
+    for key, value in sections.items():
+        config.setdefault(key, {}).update(value)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+@pytest.fixture(scope="session")
+def pan_run(pan, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("pan_run")
+    pan_config(workdir, pan)
+    snakemake(workdir)
+    return workdir
+
+
+def plans(results):
+    return {int(p.parent.name[3:]): json.loads(p.read_text()) for p in results.glob("seg*/plan.json")}
+
+
+def tile_attrs(results, seg, window, tile=0):
+    return json.loads((results / f"seg{seg}" / "windows" / f"{window}.zarr" / f"tile{tile}" / ".zattrs").read_text())
+
+
+def tile_result(results, seg, window, tile=0):
+    from aivid.media.lazy import LazyVideo  # reading the stored array, as any Zarr reader would
+
+    return LazyVideo.open(results / f"seg{seg}" / "windows" / f"{window}.zarr" / f"tile{tile}").numpy()
+
+
+def boundary_pairs(results):
+    """(segment, tail window, next segment, lead window) at every boundary a stretch crosses."""
+    found, by_seg = [], plans(results)
+    for seg, plan in sorted(by_seg.items()):
+        if plan["continues"]["into_next"]:
+            tail = next(w for w in plan["windows"] if w.get("tail"))
+            lead = next(w for w in by_seg[seg + 1]["windows"] if w.get("lead"))
+            found.append((seg, tail, seg + 1, lead))
+    return found
+
+
+def check_given_previous(results, overlap):
+    """Each window after a boundary was given the window before's last `overlap` frames."""
+    pairs = boundary_pairs(results)
+    for seg, tail, nxt, lead in pairs:
+        assert lead["frames"][0] == -overlap and lead["prev"] is None
+        assert tail["frames"][1] == plans(results)[seg]["segment"]["stop"] - plans(results)[seg]["segment"]["start"]
+        assert lead["tiles"] == tail["tiles"]  # the same tile on both sides
+        attrs = tile_attrs(results, nxt, lead["id"])
+        assert attrs["shared"] >= overlap and attrs["segment_start"] == plans(results)[nxt]["segment"]["start"]
+        given = tile_result(results, seg, tail["id"])[-overlap:]  # the frames before the boundary
+        assert attrs["shared_digest"] == hashlib.sha256(given.tobytes()).hexdigest()[:16]
+    return pairs
+
+
+def change_ratio(out, source, t):
+    """The output's change from frame t-1 to t inside the box over the source's there."""
+    x, y, w, h = BOX
+    o, s = (v[t - 1 : t + 1, y : y + h, x : x + w].astype(np.int16) for v in (out, source))
+    return np.abs(o[1] - o[0]).mean() / max(np.abs(s[1] - s[0]).mean(), 0.5)
+
+
+def test_a_stretch_across_segments_is_conditioned_and_cross_faded(pan, pan_run):
+    results = pan_run / "results" / "pan"
+    pairs = check_given_previous(results, overlap=4)
+    assert [(seg, nxt) for seg, _, nxt, _ in pairs] == [(0, 1), (1, 2)]
+    source, out = ffmpeg_rgb(pan), ffmpeg_rgb(results / "output.mkv")
+    reach = DILATE + FEATHER + 1
+    far = np.ones(source.shape[:3], bool)
+    x, y, w, h = BOX
+    far[FRAMES[0] : FRAMES[1], y - reach : y + h + reach, x - reach : x + w + reach] = False
+    assert np.array_equal(out[far], source[far])  # untouched pixels bit-identical
+    # measured on the output itself: the fill changes across each boundary as it does around it
+    for boundary in (25, 50):
+        around = [change_ratio(out, source, t) for t in range(boundary - 8, boundary + 9) if t != boundary]
+        assert change_ratio(out, source, boundary) <= 1.2 * np.median(around)
+    # ... and the seam figure in the log and the report says so
+    text = (pan_run / "logs" / "pan" / "report_pages.log").read_text()
+    joins = re.findall(r"(window|segment) join, frames (\d+)-(\d+): .* ratio ([\d.]+)", text)
+    segment_joins = [(int(a), int(b), float(r)) for kind, a, b, r in joins if kind == "segment"]
+    assert [(a, b) for a, b, _ in segment_joins] == [(21, 25), (46, 50)]
+    assert all(r <= 1.2 for _, _, r in segment_joins), text
+    assert "Seams" in (results / "report" / "index.html").read_text()
+
+
+def test_kill_9_between_chained_windows_resumes_identically(pan, pan_run, tmp_path):
+    pan_config(tmp_path, pan)
+    results = tmp_path / "results" / "pan"
+    proc = start(tmp_path)
+    tail = results / "seg0" / "windows" / "s0w1.zarr"  # the window before the first boundary
+    wait_for(lambda: tail.exists())
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = {p: p.stat().st_mtime_ns for p in done_outputs(results, "seg*/windows/*.zarr")}
+    rerun = snakemake(tmp_path)
+    assert all(p.stat().st_mtime_ns == t for p, t in done.items())
+    assert executed(rerun.stderr)["inpaint"] == len(done_outputs(results, "seg*/windows/*.zarr")) - len(done)
+    assert leftovers(tmp_path) == []
+    assert np.array_equal(ffmpeg_rgb(results / "output.mkv"), ffmpeg_rgb(pan_run / "results" / "pan" / "output.mkv"))
+
+
+def test_chained_vace_windows_continue_across_segments(tiny_model, pan, tmp_path):
+    clip = tmp_path / "short.mp4"
+    ffmpeg("-i", pan, "-frames:v", "36", "-c:v", "libx264", "-crf", "16", clip)
+    pan_config(tmp_path, clip, segments={"seconds": 0.5}, plan={"context_frames": 2, "margin": 8},
+               inpaint={"backend": "vace", "model": str(tiny_model), **TINY})
+    config = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    config["videos"]["pan"]["regions"][0]["frames"] = [2, 34]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    snakemake(tmp_path)
+    results = tmp_path / "results" / "pan"
+    pairs = check_given_previous(results, overlap=4)
+    assert len(pairs) == 2  # three segments, one stretch
+    middle = plans(results)[1]["windows"]
+    assert len(middle) == 1 and middle[0].get("lead") and middle[0].get("tail")  # one window, both ends
+    source, out = ffmpeg_rgb(clip), ffmpeg_rgb(results / "output.mkv")
+    reach = DILATE + FEATHER + 1
+    far = np.ones(source.shape[:3], bool)
+    x, y, w, h = BOX
+    far[2:34, y - reach : y + h + reach, x - reach : x + w + reach] = False
+    assert np.array_equal(out[far], source[far])
