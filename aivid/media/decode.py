@@ -15,6 +15,16 @@ from aivid.media.probe import packet_index, probe
 from aivid.media.store import FRAME_CHUNK, BackgroundWriter, ChunkWriter, create_video_array, default_chunks
 
 
+PIXEL_FORMATS = {"rgb24": (3, np.uint8), "gray": (1, np.uint8), "rgb48le": (3, np.uint16), "gray16le": (1, np.uint16)}
+
+
+def working_format(info):
+    """(ffmpeg pixel format, numpy dtype) of the RGB frames aivid stores and repairs for a
+    source: 8 bits a channel, or 16 where the source has more than 8 (10-bit HEVC, ProRes, ...),
+    so a repair keeps the levels the camera recorded.  Masks stay 8-bit."""
+    return ("rgb48le", np.uint16) if info.bit_depth > 8 else ("rgb24", np.uint8)
+
+
 def _frame_range(info, start, stop):
     stop = info.frames if stop is None else min(int(stop), info.frames)
     start = int(start or 0)
@@ -66,8 +76,8 @@ def exact_stream(info, start, stop=None, autorotate=True):
     return stream, (["-copyts"] if trim or options else [])
 
 
-def _ffmpeg_args(info, start, count, pix_fmt, size, crop=None):
-    stream, copyts = exact_stream(info, start, start + count)
+def _ffmpeg_args(info, start, count, pix_fmt, size, crop=None, autorotate=True):
+    stream, copyts = exact_stream(info, start, start + count, autorotate)
     if size is not None:
         stream = stream.filter("scale", size[0], size[1], flags="area")
     if crop is not None:  # after the conversion, so the pixels equal those of whole frames
@@ -92,22 +102,24 @@ def _ffmpeg_process(args, path):
 
 
 def iter_frame_blocks(path, start=0, stop=None, block=FRAME_CHUNK, pix_fmt="rgb24", size=None,
-                      info=None, ring=4, crop=None, strict=False):
+                      info=None, ring=4, crop=None, strict=False, autorotate=True):
     """Yield (first_frame, frames) blocks of decoded frames [start, stop), exactly.
 
     `size` (width, height) scales the frames; `crop` (x, y, width, height) keeps only that box.
     With `strict`, a single error message from the decoder fails the read (ffmpeg conceals
-    damage and still exits 0).
+    damage and still exits 0); `autorotate=False` keeps a rotated source's frames as stored.
 
-    Blocks are (n, H, W, C) uint8 views into a small ring of reused buffers: a block stays valid
+    Blocks are (n, H, W, C) views (uint8, or uint16 for the 16-bit formats of PIXEL_FORMATS)
+    into a small ring of reused buffers: a block stays valid
     until `ring - 1` further blocks have been yielded.  Memory does not grow with video length.
     """
     info = info or probe(path)
     start, stop = _frame_range(info, start, stop)
-    channels = {"rgb24": 3, "gray": 1}[pix_fmt]
-    width, height = crop[2:] if crop else size or (info.width, info.height)
-    args = _ffmpeg_args(info, start, stop - start, pix_fmt, size, crop)
-    buffers = [np.empty((block, height, width, channels), np.uint8) for _ in range(ring)]
+    channels, dtype = PIXEL_FORMATS[pix_fmt]
+    stored = (info.height, info.width) if not autorotate and info.rotation in (90, 270) else (info.width, info.height)
+    width, height = crop[2:] if crop else size or stored
+    args = _ffmpeg_args(info, start, stop - start, pix_fmt, size, crop, autorotate)
+    buffers = [np.empty((block, height, width, channels), dtype) for _ in range(ring)]
     with _ffmpeg_process(args, path) as (proc, errors):
         done = 0
         while done < stop - start:
@@ -142,21 +154,23 @@ def read_frames(path, start=0, stop=None, pix_fmt="rgb24", info=None, size=None,
     start, stop = _frame_range(info, start, stop)
     frames = None
     for t0, block in iter_frame_blocks(path, start, stop, pix_fmt=pix_fmt, info=info, size=size, strict=strict):
-        frames = np.empty((stop - start, *block.shape[1:]), np.uint8) if frames is None else frames
+        frames = np.empty((stop - start, *block.shape[1:]), block.dtype) if frames is None else frames
         frames[t0 - start : t0 - start + len(block)] = block
     return frames
 
 
 def decode_to_zarr(path, out, start=0, stop=None, chunks=None, compressor="default"):
-    """Decode frames [start, stop) of `path` into a new (T, H, W, 3) uint8 Zarr store at `out`."""
+    """Decode frames [start, stop) of `path` into a new (T, H, W, 3) Zarr store at `out` (uint8,
+    or uint16 for a source deeper than 8 bits: working_format)."""
     info = probe(path)
+    pix_fmt, dtype = working_format(info)
     start, stop = _frame_range(info, start, stop)
     attrs = {"fps": info.fps, "source": info.to_dict(), "start": start, "stop": stop}
     with atomic_output(out) as tmp:
-        arr = create_video_array(tmp, (stop - start, info.height, info.width, 3), chunks, compressor, attrs)
+        arr = create_video_array(tmp, (stop - start, info.height, info.width, 3), chunks, compressor, attrs, dtype)
         writer = BackgroundWriter(ChunkWriter(arr, tmp))
         try:
-            for t0, frames in iter_frame_blocks(path, start, stop, arr.chunks[0], info=info):
+            for t0, frames in iter_frame_blocks(path, start, stop, arr.chunks[0], pix_fmt=pix_fmt, info=info):
                 writer.write(t0 - start, frames)
         finally:
             writer.close()
@@ -171,12 +185,13 @@ def decode_box_to_zarr(info, out, start, stop, box_for):
     shape = (stop - start, info.height, info.width, 3)
     first, last, y0, y1, x0, x1 = box = box_for(default_chunks(shape), shape)
     attrs = {"fps": info.fps, "source": info.to_dict(), "start": start, "stop": stop, "repair_box": list(box)}
+    pix_fmt, dtype = working_format(info)
     with atomic_output(out) as tmp:
-        arr = create_video_array(tmp, shape, None, "default", attrs)
+        arr = create_video_array(tmp, shape, None, "default", attrs, dtype)
         writer = BackgroundWriter(ChunkWriter(arr, tmp))
         try:
-            for t0, block in iter_frame_blocks(info.path, start + first, start + last, arr.chunks[0], info=info,
-                                               crop=(x0, y0, x1 - x0, y1 - y0)):
+            for t0, block in iter_frame_blocks(info.path, start + first, start + last, arr.chunks[0], pix_fmt=pix_fmt,
+                                               info=info, crop=(x0, y0, x1 - x0, y1 - y0)):
                 writer.write(t0 - start, block, y0, x0)  # the ring outlives the writer's queue
         finally:
             writer.close()

@@ -124,7 +124,7 @@ def encode_frames(frames, out, width, height, fps, settings=None, source=None, a
 
 
 def feed_process(args, frames, shape=None):
-    """Run ffmpeg `args`, writing the uint8 frame blocks `frames` to its stdin (each of `shape`
+    """Run ffmpeg `args`, writing the uint8 (or uint16) frame blocks `frames` to its stdin (each of `shape`
     per frame, if given).  Returns (exit code, last error line, frames written)."""
     proc = subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
     errors, count = StderrCollector(proc.stderr), 0
@@ -133,7 +133,7 @@ def feed_process(args, frames, shape=None):
             block = np.asarray(block)
             if shape and block.ndim == len(shape):
                 block = block[None]
-            if (shape and block.shape[1:] != shape) or block.dtype != np.uint8:
+            if (shape and block.shape[1:] != shape) or block.dtype not in (np.uint8, np.uint16):
                 raise AividError(None, f"frame of shape {block.shape[1:]} {block.dtype}, expected {shape} uint8")
             proc.stdin.write(memoryview(np.ascontiguousarray(block)).cast("B"))
             count += len(block)

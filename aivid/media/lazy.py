@@ -88,9 +88,10 @@ class LazyVideo:
         return cls([zarr.open_array(str(path), mode=mode)])
 
     @classmethod
-    def create(cls, path, shape, fps, attrs=None, chunks=None, compressor="default"):
-        """Create an empty writable video store (shape (T, H, W, C), uint8) at `path`."""
-        arr = create_video_array(path, tuple(shape), chunks, compressor, {"fps": str(Fraction(fps)), **(attrs or {})})
+    def create(cls, path, shape, fps, attrs=None, chunks=None, compressor="default", dtype=np.uint8):
+        """Create an empty writable video store (shape (T, H, W, C), uint8 or uint16) at `path`."""
+        arr = create_video_array(path, tuple(shape), chunks, compressor, {"fps": str(Fraction(fps)), **(attrs or {})},
+                                 dtype)
         return cls([arr])
 
     @classmethod

@@ -39,12 +39,13 @@ def chunk_span(lo, hi, chunk, limit):
     return lo, hi
 
 
-def create_video_array(path, shape, chunks=None, compressor="default", attrs=None):
-    """Create an on-disk (T, H, W, C) uint8 zarr (format 2) array at `path`."""
+def create_video_array(path, shape, chunks=None, compressor="default", attrs=None, dtype=np.uint8):
+    """Create an on-disk (T, H, W, C) zarr (format 2) array at `path`: uint8, or uint16 for the
+    frames of a source deeper than 8 bits (aivid.media.decode.working_format)."""
     chunks = chunks or default_chunks(shape)
     compressor = default_compressor() if compressor == "default" else compressor
     arr = zarr.create_array(
-        str(path), shape=shape, chunks=chunks, dtype="u1", compressors=compressor,
+        str(path), shape=shape, chunks=chunks, dtype=np.dtype(dtype), compressors=compressor,
         zarr_format=2, fill_value=0, overwrite=True,
     )
     if attrs:
@@ -86,7 +87,7 @@ class ChunkWriter:
     def _write_chunk(self, key, data):
         full = self.chunks
         if data.shape != full:
-            padded = np.zeros(full, np.uint8)
+            padded = np.zeros(full, data.dtype)
             padded[: data.shape[0], : data.shape[1], : data.shape[2]] = data
             data = padded
         data = np.ascontiguousarray(data)

@@ -5,10 +5,12 @@ import logging
 from fractions import Fraction
 
 import ffmpeg
+import numpy as np
 
 from aivid.atomic import atomic_output
 from aivid.repair.boxes import box_of
-from aivid.media.decode import exact_stream
+from aivid.media.lazy import LazyVideo
+from aivid.media.decode import exact_stream, iter_frame_blocks, working_format
 from aivid.media.encode import _colour_args, feed_process
 from aivid.errors import AividError
 from aivid.media.ffmpeg_bin import last_error_line, require, run_capture
@@ -45,6 +47,26 @@ def field_args(info):
     return {"flags": "+ilme+ildct"}
 
 
+# The pixel formats re-encoded frames can have: the source's, where ffmpeg's overlay can lay a
+# patch over it at that depth and chroma ({format: (overlay format, patch format)}; ffmpeg 5.1's
+# overlay has no 10-bit 4:4:4 and no 12 bits).
+OVERLAY_FORMATS = {"yuv420p": ("yuv420", "yuva420p"), "yuv420p10le": ("yuv420p10", "yuva420p10le"),
+                   "yuv422p": ("yuv422", "yuva422p"), "yuv422p10le": ("yuv422p10", "yuva422p10le"),
+                   "yuv444p": ("yuv444", "yuva444p")}
+H264_PROFILES = {"baseline": "baseline", "main": "main", "high": "high", "high 10": "high10",
+                 "high 4:2:2": "high422", "high 4:4:4 predictive": "high444"}
+
+
+def reencode_pix_fmt(info):
+    """The pixel format of re-encoded frames: the source's own where it can be kept (full-range
+    `yuvj` formats as their `yuv` twin, the range is tagged), else the nearest that keeps its
+    depth (10-bit 4:2:2 for a deeper or 4:4:4 10-bit source, 8-bit 4:2:0 for the rest)."""
+    own = (info.pix_fmt or "yuv420p").replace("yuvj", "yuv")
+    if own in OVERLAY_FORMATS:
+        return own
+    return "yuv422p10le" if info.bit_depth > 8 else "yuv420p"
+
+
 def matched_settings(info, settings):
     """Encoder settings for GOPs that join the source's copied packets into one stream: the
     source stream's profile and level, no more frame reordering than the source has (the
@@ -53,16 +75,32 @@ def matched_settings(info, settings):
     from dataclasses import replace
 
     extra = dict(settings.extra or {})
-    profile = (info.profile or "").lower().replace("constrained ", "")
-    if profile in ("baseline", "main", "high"):
-        extra["profile:v"] = profile
+    profile = (info.profile or "").lower().replace("constrained ", "").replace(" intra", "")
+    if profile in H264_PROFILES:
+        extra["profile:v"] = H264_PROFILES[profile]
     if info.level and info.level > 0:
         extra["level"] = f"{info.level / 10:.1f}"
     delay = (info.index or packet_index(info.path)).reorder_delay()
     params = [f"sps-id={(source_sps_id(info) + 1) % 32}"]
     params += ["bframes=0"] if delay == 0 else ["b-pyramid=none"] if delay == 1 else []
     extra["x264-params"] = ":".join(params)
-    return replace(settings, pix_fmt="yuv420p", extra=extra)
+    return replace(settings, pix_fmt=reencode_pix_fmt(info), extra=extra)
+
+
+def piece_settings(info, output, piece_ext):
+    """EncodeSettings of a video's pieces (aivid.output.route.piece_format): matched to the source
+    stream where they join its copied packets ("ts"), else the `output` config's, with frames at
+    the source's depth and chroma where the encoder is x264 or x265 (reencode_pix_fmt)."""
+    from dataclasses import replace
+
+    from aivid.media.encode import EncodeSettings
+
+    settings = EncodeSettings.from_config(output)
+    if piece_ext == "ts":
+        return matched_settings(info, settings)
+    if not settings.lossless and settings.codec in ("libx264", "libx265"):
+        return replace(settings, pix_fmt=reencode_pix_fmt(info))
+    return settings
 
 
 def _source_frames(info, start, stop, settings):
@@ -70,8 +108,8 @@ def _source_frames(info, start, stop, settings):
     rotated for display: the output keeps the display matrix), at its range, in the pixel format
     the encoder gets; and the global args that reading needs."""
     stream, copyts = exact_stream(info, start, stop, autorotate=False)
-    if settings.lossless:  # through rgb24 exactly as decoding does, so pixels match the decoded source
-        return stream.filter("format", "rgb24"), copyts
+    if settings.lossless:  # through RGB exactly as decoding does, so pixels match the decoded source
+        return stream.filter("format", working_format(info)[0]), copyts
     if info.color_range == "pc":  # a full-range source stays full range (not squeezed to 16-235)
         stream = stream.filter("scale", in_range="pc", out_range="pc")
     return stream.filter("format", settings.pix_fmt), copyts
@@ -82,7 +120,11 @@ def _encode_args(info, settings, count):
     tags, its interlacing (lossy H.264/HEVC), its frames' own timing order."""
     tags, _ = _colour_args(info.to_dict(), settings.lossless)
     fields = field_args(info) if not settings.lossless and settings.codec in ("libx264", "libx265") else {}
-    return {**settings.video_args(), **fields, **tags, "fps_mode": "passthrough", "frames:v": count}
+    depth = {"pix_fmt": LOSSLESS_DEEP} if settings.lossless and working_format(info)[1] != np.uint8 else {}
+    return {**settings.video_args(), **depth, **fields, **tags, "fps_mode": "passthrough", "frames:v": count}
+
+
+LOSSLESS_DEEP = "gbrp16le"  # FFV1 of a source deeper than 8 bits: the 16-bit RGB frames aivid repairs, exactly
 
 
 def transcode_segment(info, start, stop, out, settings):
@@ -138,11 +180,11 @@ def encode_repaired(info, seg_start, start, stop, store, out, settings):
     a pipe, no full frame is stored or converted to RGB and back (lossless output overlays in
     RGB, so untouched pixels stay exact).  The box is turned into the stored orientation of a
     rotated source, whose frames are encoded as stored."""
-    import numpy as np
-
     from aivid.repair.blend import repair_patches
 
     require("ffmpeg")
+    if settings.lossless and working_format(info)[1] != np.uint8:
+        return _encode_repaired_deep(info, seg_start, start, stop, store, out, settings)
     first, last, y0, y1, x0, x1 = box_of(store)
     (sx0, sy0, sx1, sy1), turns = stored_box(info, (x0, y0, x1, y1))
     lo, hi = start - seg_start, stop - seg_start  # frames of the segment (and of `store`)
@@ -152,18 +194,19 @@ def encode_repaired(info, seg_start, start, stop, store, out, settings):
     # patch before it; the output's timestamps are the source's anyway, set by the join)
     clock = f"{fps.denominator}/{fps.numerator}"
     main, copyts = _source_frames(info, start, stop, settings)
-    patch = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{sx1 - sx0}x{sy1 - sy0}",
+    patch = ffmpeg.input("pipe:", format="rawvideo", pix_fmt=working_format(info)[0], s=f"{sx1 - sx0}x{sy1 - sy0}",
                          framerate=f"{fps.numerator}/{fps.denominator}").video
     _, scale = _colour_args(info.to_dict(), settings.lossless)
     pix_fmt = "rgb24" if settings.lossless else settings.pix_fmt
+    overlay_format, patch_format = ("rgb", None) if settings.lossless else OVERLAY_FORMATS[settings.pix_fmt]
     if not settings.lossless:
-        # straight to yuva420p, the overlay's own input format: an automatic conversion there
-        # would squeeze a full-range patch to limited range
-        patch = (patch.filter("scale", **scale) if scale else patch).filter("format", "yuva420p")
+        # straight to the overlay's own input format (yuva420p, ...): an automatic conversion
+        # there would squeeze a full-range patch to limited range
+        patch = (patch.filter("scale", **scale) if scale else patch).filter("format", patch_format)
     patch = patch.filter("format", pix_fmt) if settings.lossless else patch
     video = main.filter("settb", clock).filter("setpts", "N").overlay(
         patch.filter("settb", clock).filter("setpts", "N"), x=sx0, y=sy0, eof_action="pass",
-        format="rgb" if settings.lossless else "yuv420", enable=f"between(n,{first - lo},{last - 1 - lo})")
+        format=overlay_format, enable=f"between(n,{first - lo},{last - 1 - lo})")
     patches = repair_patches(store, lo, hi)
     if turns:
         patches = (np.ascontiguousarray(np.rot90(block, turns, axes=(1, 2))) for block in patches)
@@ -171,6 +214,43 @@ def encode_repaired(info, seg_start, start, stop, store, out, settings):
         args = video.output(str(tmp), **_encode_args(info, settings, stop - start)).global_args(
             "-nostdin", "-v", "error", "-y", *copyts).compile()
         code, err, _ = feed_process(args, patches)
+        if code != 0:
+            raise AividError(info.path, f"re-encoding frames {start}-{stop} failed ({err})")
+    return out
+
+
+def _encode_repaired_deep(info, seg_start, start, stop, store, out, settings):
+    """encode_repaired for lossless output of a source deeper than 8 bits: ffmpeg's overlay has
+    no 16-bit RGB, so the source's frames are decoded to 16-bit RGB (as the repair saw them), the
+    box pasted in, and the frames piped to FFV1 at 16 bits: every pixel exact, the repaired ones
+    at full depth."""
+    from aivid.repair.blend import repair_patches
+
+    first, last, y0, y1, x0, x1 = box_of(store)
+    (sx0, sy0, sx1, sy1), turns = stored_box(info, (x0, y0, x1, y1))
+    lo, hi = start - seg_start, stop - seg_start
+    block = LazyVideo.open(store).chunks[0]
+    pix_fmt, _ = working_format(info)
+
+    def pictures():
+        decoded = iter_frame_blocks(info.path, start, stop, block, pix_fmt=pix_fmt, info=info, autorotate=False)
+        for (t0, frames), patch in zip(decoded, repair_patches(store, lo, hi)):
+            t = t0 - seg_start
+            a, b = max(t, first), min(t + len(frames), last)
+            if a < b:
+                part = patch[a - t : b - t]
+                part = np.rot90(part, turns, axes=(1, 2)) if turns else part
+                frames[a - t : b - t, sy0:sy1, sx0:sx1] = part
+            yield frames
+
+    height, width = (info.width, info.height) if turns % 2 else (info.height, info.width)
+    fps = Fraction(info.fps)
+    video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt=pix_fmt, s=f"{width}x{height}",
+                         framerate=f"{fps.numerator}/{fps.denominator}").video
+    with atomic_output(out) as tmp:
+        args = video.output(str(tmp), **_encode_args(info, settings, stop - start)).global_args(
+            "-nostdin", "-v", "error", "-y").compile()
+        code, err, _ = feed_process(args, pictures())
         if code != 0:
             raise AividError(info.path, f"re-encoding frames {start}-{stop} failed ({err})")
     return out

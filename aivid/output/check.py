@@ -172,7 +172,8 @@ def _expected(info, lo, hi, repairs, size, factor):
         if a >= b:
             continue
         if factor == 1:
-            want[a - lo: b - lo, y0:y1, x0:x1] = LazyVideo.open(store)[a - seg_start: b - seg_start, y0:y1, x0:x1].numpy()
+            patch = LazyVideo.open(store)[a - seg_start: b - seg_start, y0:y1, x0:x1].numpy()
+            want[a - lo: b - lo, y0:y1, x0:x1] = patch if patch.dtype == np.uint8 else np.rint(patch / 257.0)
         else:
             keep[a - lo: b - lo, max(0, y0 // factor - 1): y1 // factor + 2, max(0, x0 // factor - 1): x1 // factor + 2] = False
     return want, keep

@@ -24,6 +24,11 @@ WIDE = 960  # pixels: the widest whole-frame picture (boxes are shown at native 
 PACKAGES = ("aivid", "snakemake", "numpy", "zarr", "opencv-python-headless", "scipy", "torch", "diffusers")
 
 
+def _eight(rgb):
+    """Pixels of a store at 8 bits (a 16-bit store's, rounded): what the page shows."""
+    return rgb if rgb.dtype == np.uint8 else np.rint(rgb / 257.0).astype(np.uint8)
+
+
 def _png(path, rgb):
     ok, data = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
     Path(path).write_bytes(data.tobytes())
@@ -66,8 +71,8 @@ def stretch_pictures(name, info, seg, plan, frames_store, repaired_store, mask_s
     areas = [int((mask[t, :, :, 0].numpy() > 0).sum()) for t in range(a, b)]
     t = a + int(np.argmax(areas))  # the frame with the most to repair
     first, last, y0, y1, x0, x1 = box_of(repaired_store)
-    before = LazyVideo.open(frames_store)[t, y0:y1, x0:x1].numpy()
-    after = LazyVideo.open(repaired_store)[t, y0:y1, x0:x1].numpy()
+    before = _eight(LazyVideo.open(frames_store)[t, y0:y1, x0:x1].numpy())
+    after = _eight(LazyVideo.open(repaired_store)[t, y0:y1, x0:x1].numpy())
     source = read_frames(info.path, seg["start"] + t, seg["start"] + t + 1, info=info)[0]
     whole = source.copy()
     whole[y0:y1, x0:x1] = after
@@ -82,8 +87,8 @@ def stretch_pictures(name, info, seg, plan, frames_store, repaired_store, mask_s
     for part, image in (("before", before), ("after", after), ("frame", whole), ("mask", overlay)):
         _png(out / f"{stem}_{part}.png", image)
     lo, hi = max(a, first), min(b, last)
-    pair = np.concatenate([LazyVideo.open(frames_store)[lo:hi, y0:y1, x0:x1].numpy(),
-                           LazyVideo.open(repaired_store)[lo:hi, y0:y1, x0:x1].numpy()], axis=2)
+    pair = _eight(np.concatenate([LazyVideo.open(frames_store)[lo:hi, y0:y1, x0:x1].numpy(),
+                                  LazyVideo.open(repaired_store)[lo:hi, y0:y1, x0:x1].numpy()], axis=2))
     pair = _even(pair)
     encode_frames(pair, out / f"{stem}.mp4", pair.shape[2], pair.shape[1], info.fps,
                   EncodeSettings.from_config({"crf": 18, "preset": "ultrafast"}))

@@ -24,7 +24,9 @@ def stream_copy_reason(info, settings):
         return f"the source codec {info.codec} cannot be matched (only {', '.join(COPY_CODECS)})"
     if settings.codec != COPY_CODECS[info.codec]:
         return f"output.codec {settings.codec} differs from the source's {info.codec}"
-    if info.pix_fmt not in ("yuv420p", "yuvj420p"):
+    from aivid.output.assemble import OVERLAY_FORMATS
+
+    if (info.pix_fmt or "").replace("yuvj", "yuv") not in OVERLAY_FORMATS:
         return f"the source's pixel format {info.pix_fmt} is not matched yet"
     if not (info.index.reliable if info.index else True):
         return "the source's packets have no timestamps to cut by"

@@ -68,7 +68,7 @@ def blend_segment(frames_store, mask_store, windows, results, out, feather, foll
     ct = frames.chunks[0]
     with atomic_output(out) as tmp:
         repaired = LazyVideo.create(tmp, frames.shape, frames.fps, {**frames.attrs, "repair_box": list(box)},
-                                    chunks=frames.chunks)
+                                    chunks=frames.chunks, dtype=frames.dtype)
         writer = ChunkWriter(repaired.parts[0], tmp)
         for t0 in range(first, last, ct):
             t1 = min(last, t0 + ct)
@@ -86,7 +86,7 @@ def repair_patches(store, lo, hi):
     (zeros outside the box's frames): what encoding lays over the source (aivid.output.assemble)."""
     repaired = LazyVideo.open(store)
     first, last, y0, y1, x0, x1 = box_of(store)
-    ct, blank = repaired.chunks[0], np.zeros((repaired.chunks[0], y1 - y0, x1 - x0, 3), np.uint8)
+    ct, blank = repaired.chunks[0], np.zeros((repaired.chunks[0], y1 - y0, x1 - x0, 3), repaired.dtype)
     for t0 in range(lo, hi, ct):
         t1 = min(hi, t0 + ct)
         yield repaired[t0:t1, y0:y1, x0:x1].numpy() if first < t1 and t0 < last else blank[: t1 - t0]
@@ -111,5 +111,5 @@ def _blend_box(orig, mask, t0, windows, outputs, tweights, feather, origin):
     out = orig.copy()
     touched = alpha > 0
     mixed = orig.astype(np.float32) * (1 - alpha[..., None]) + filled * alpha[..., None]
-    out[touched] = np.clip(np.rint(mixed[touched]), 0, 255).astype(np.uint8)
+    out[touched] = np.clip(np.rint(mixed[touched]), 0, np.iinfo(orig.dtype).max).astype(orig.dtype)
     return out

@@ -50,7 +50,9 @@ def inpaint_window(frames_store, mask_store, window, out, options, previous=None
             context = {"seed": options["seed"], "window": window, "tile": i, "prompt_embeds": embeds}
             started = time.perf_counter()
             backend.stats = {}
-            result = np.asarray(backend.inpaint(crop, holes, context), np.uint8)
+            result = np.asarray(backend.inpaint(crop, holes, context))
+            if result.dtype != crop.dtype:
+                raise AssertionError(f"backend {window['backend']} returned {result.dtype} frames for {crop.dtype}")
             seconds = time.perf_counter() - started
             log.info("window %s tile %d: %d frames of %dx%d in %.1f s%s", window["id"], i, b - a, w, h, seconds,
                      f", the first {shared} from the window before" if shared else "")
@@ -58,7 +60,7 @@ def inpaint_window(frames_store, mask_store, window, out, options, previous=None
                                      {"window": window, "tile": i, "segment_start": start,
                                       "seconds": round(seconds, 2), "backend": window["backend"],
                                       "stats": backend.stats, "shared": shared,
-                                      "shared_digest": frames_digest(crop[:shared])})
+                                      "shared_digest": frames_digest(crop[:shared])}, dtype=result.dtype)
             store[:] = result
     return out
 
@@ -98,7 +100,7 @@ def frames_digest(frames):
     """A short hash of some frames (what a window was given from the window before)."""
     import hashlib
 
-    return hashlib.sha256(np.ascontiguousarray(frames, np.uint8).tobytes()).hexdigest()[:16]
+    return hashlib.sha256(np.ascontiguousarray(frames).tobytes()).hexdigest()[:16]
 
 
 def _previous_tile(previous, window, index, start):

@@ -27,8 +27,9 @@ def _changes_in(store, frames_store, mask_store, start, carry):
     changes = {}
     for t0 in range(first, last, BLOCK):
         t1 = min(last, t0 + BLOCK)
-        block = [repaired[t0:t1, y0:y1, x0:x1].numpy().astype(np.int16),
-                 source[t0:t1, y0:y1, x0:x1].numpy().astype(np.int16), mask[t0:t1, y0:y1, x0:x1, 0].numpy() > 0]
+        scale = 255.0 / np.iinfo(repaired.dtype).max  # changes in 8-bit levels, whatever the depth
+        block = [repaired[t0:t1, y0:y1, x0:x1].numpy() * np.float32(scale),
+                 source[t0:t1, y0:y1, x0:x1].numpy() * np.float32(scale), mask[t0:t1, y0:y1, x0:x1, 0].numpy() > 0]
         if carry and carry[0] == start + t0 - 1:
             pair = _overlap(carry[1], box[2:], carry[2:], [b[0] for b in block])
             if pair:

@@ -156,16 +156,13 @@ def blend(sm):
 
 
 def piece(sm):
-    from aivid.media.encode import EncodeSettings
-    from aivid.output.assemble import encode_repaired, encode_repaired_gops, matched_settings, transcode_segment
+    from aivid.output.assemble import encode_repaired, encode_repaired_gops, piece_settings, transcode_segment
     from aivid.output.route import segment_route
     from aivid.repair.boxes import window_frames
 
     info, seg, ext = _info(sm.input.probe), _segment(sm), sm.wildcards.ext
     plan = _read_json(sm.input.plan[0]) if sm.input.plan else None
-    route, settings = segment_route(ext, sm.params.untouched, plan), EncodeSettings.from_config(sm.params.output)
-    if ext == "ts":  # joined with stream copies: match the source stream
-        settings = matched_settings(info, settings)
+    route, settings = segment_route(ext, sm.params.untouched, plan), piece_settings(info, sm.params.output, ext)
     if route == "transcode":
         transcode_segment(info, seg["start"], seg["stop"], sm.output[0], settings)
     elif route == "repair_gops":

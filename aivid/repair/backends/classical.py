@@ -40,7 +40,7 @@ def _complete_flow(flow, mask, ring_width=16):
 def neighbour_flows(frames, mask):
     """(to_previous, to_next): completed flow from frame t to t-1 and to t+1 (None at the ends)."""
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+    grey = [cv2.cvtColor(_eight_bit(f), cv2.COLOR_RGB2GRAY) for f in frames]  # DIS takes 8-bit frames
     count = len(frames)
     to_prev, to_next = [None] * count, [None] * count
     for t in range(count):
@@ -125,21 +125,37 @@ class ClassicalBackend(InpaintBackend):
                 continue
             out[t], unknown = _combine(frames[t], mask[t], past[t], age_p[t], future[t], age_f[t], agree, max_offset)
             if unknown.any():
-                out[t] = cv2.inpaint(out[t], unknown.astype(np.uint8), radius, cv2.INPAINT_TELEA)
+                out[t] = _telea(out[t], unknown, radius)
         return out
+
+
+def _eight_bit(frame):
+    """A uint8 view of a frame's levels (16-bit frames rounded to 8 bits)."""
+    return frame if frame.dtype == np.uint8 else np.rint(frame / 257.0).astype(np.uint8)
+
+
+def _telea(frame, unknown, radius):
+    """OpenCV's Telea inpainting of `unknown`, at the frame's depth (OpenCV takes 16-bit frames
+    one channel at a time)."""
+    holes = unknown.astype(np.uint8)
+    if frame.dtype == np.uint8:
+        return cv2.inpaint(frame, holes, radius, cv2.INPAINT_TELEA)
+    return np.dstack([cv2.inpaint(np.ascontiguousarray(frame[..., c]), holes, radius, cv2.INPAINT_TELEA)
+                      for c in range(frame.shape[2])])
 
 
 def _combine(frame, hole, past, age_p, future, age_f, agree, max_offset):
     """Merge the two directions' candidates; return the frame and what is still unknown."""
     has_p, has_f = hole & (age_p <= max_offset), hole & (age_f <= max_offset)
     both = has_p & has_f
-    diff = np.abs(past.astype(np.float32) - future.astype(np.float32)).mean(axis=2)
+    levels = 255.0 / np.iinfo(frame.dtype).max  # `agree` is in 8-bit levels at any depth
+    diff = np.abs(past.astype(np.float32) - future.astype(np.float32)).mean(axis=2) * levels
     consistent = both & (diff <= agree)
     with np.errstate(invalid="ignore"):  # inf/inf where a direction has nothing: not used there
         w_p = np.nan_to_num(age_f / np.maximum(age_p + age_f, 1e-6), nan=0.5)[..., None]
     out = frame.copy()
     mixed = past.astype(np.float32) * w_p + future.astype(np.float32) * (1 - w_p)
-    out[consistent] = np.clip(np.rint(mixed[consistent]), 0, 255).astype(np.uint8)
+    out[consistent] = np.clip(np.rint(mixed[consistent]), 0, np.iinfo(frame.dtype).max).astype(frame.dtype)
     near = max(2, max_offset // 8)
     only_p = has_p & ~has_f & (age_p <= near) | both & ~consistent & (age_p <= np.minimum(age_f, near))
     only_f = has_f & ~has_p & (age_f <= near) | both & ~consistent & (age_f < np.minimum(age_p, near + 1)) & ~only_p

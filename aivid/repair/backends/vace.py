@@ -217,6 +217,8 @@ class VaceBackend(InpaintBackend):
         import torch
 
         frames, mask = self.check(frames, mask)
+        if frames.dtype == np.uint16:  # the model works at 8 bits: convert at its boundary
+            return self.inpaint(np.rint(frames / 257.0).astype(np.uint8), mask, context).astype(np.uint16) * 257
         context = context or {}
         count, height, width = mask.shape
         wh, ww = working_size(height, width, self.options["max_area"], self.options["min_side"])
