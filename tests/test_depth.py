@@ -65,7 +65,27 @@ LOSSY = {  # name: (file, encoder options, what the output's video stream must b
     "high422": ("high422.mp4", ["-c:v", "libx264", "-pix_fmt", "yuv422p", "-crf", "10", "-g", "25"],
                 {"codec_name": "h264", "profile": "High 4:2:2", "pix_fmt": "yuv422p"}),
     "prores": (*KINDS["prores"], {"codec_name": "h264", "profile": "High 4:2:2", "pix_fmt": "yuv422p10le"}),
+    # a phone's HDR: HEVC 10-bit PQ with HDR10 static metadata, and HLG (re-encoded whole to H.264 High 10)
+    "hevc_pq": ("pq.mkv", ["-c:v", "libx265", "-pix_fmt", "yuv420p10le", "-x265-params",
+                           "keyint=25:log-level=error:master-display=G(13250,34500)B(7500,3000)R(34000,16000)"
+                           "WP(15635,16450)L(10000000,1):max-cll=1000,400", "-color_primaries", "bt2020",
+                           "-color_trc", "smpte2084", "-colorspace", "bt2020nc"],
+                {"codec_name": "h264", "profile": "High 10", "pix_fmt": "yuv420p10le"}),
+    "hevc_hlg": ("hlg.mkv", ["-c:v", "libx265", "-pix_fmt", "yuv420p10le", "-x265-params", "keyint=25:log-level=error",
+                             "-color_primaries", "bt2020", "-color_trc", "arib-std-b67", "-colorspace", "bt2020nc"],
+                 {"codec_name": "h264", "profile": "High 10", "pix_fmt": "yuv420p10le"}),
 }
+HDR = ("MASTERING_DISPLAY_METADATA", "CONTENT_LIGHT_LEVEL")
+
+
+def hdr_side_data(path):
+    """The raw HDR side data of the first frame, as libavcodec (PyAV's, which reads it from H.264
+    too) exports it: {type: bytes}."""
+    import av
+
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+    return {d.type.name: bytes(d) for d in frame.side_data if d.type.name in HDR}
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +106,14 @@ def test_lossy_output_keeps_depth_and_chroma(lossy_run, kind):
     source, out = rgb48(lossy_run / file), rgb48(out_path)
     x, y, w, h = BOX
     assert len(np.unique(out[5:20, y : y + h, x : x + w, 0])) > (256 if kind != "high422" else 20)
-    if kind != "prores":  # H.264: the second segment's packets are copied, so its frames are the source's
+    colour = "color_primaries,color_transfer,color_space,color_range"
+    tagged = lambda tags: {k: v for k, v in tags.items() if (k, v) != ("color_range", "tv") or len(tags) > 1}
+    # (x264 writes a range only with a colour description: a lone "tv", the default, reads as unset)
+    assert tagged(ffprobe(out_path, colour)) == tagged(ffprobe(lossy_run / file, colour))
+    assert hdr_side_data(out_path) == hdr_side_data(lossy_run / file)  # mastering display, light level
+    if kind == "hevc_pq":
+        assert set(hdr_side_data(out_path)) == set(HDR)
+    if LOSSY[kind][0].endswith(".mp4") or kind == "high10":  # H.264: the second segment's packets are copied
         second = json.loads((lossy_run / "results" / kind / "segments.json").read_text())[1]["start"]
         assert np.array_equal(out[second:], source[second:])
 

@@ -51,6 +51,8 @@ def test_windows_never_load_the_text_encoder(tiny_model, embeddings, tmp_path):
     out = backend.inpaint(frames, mask, context)
     assert out.shape == frames.shape and out.dtype == np.uint8
     assert np.array_equal(out, backend.inpaint(frames, mask, context))  # seeded: deterministic
+    deep = backend.inpaint(frames.astype(np.uint16) * 257, mask, context)  # a 16-bit tile: 8 bits inside
+    assert deep.dtype == np.uint16 and np.array_equal(deep, out.astype(np.uint16) * 257)
 
 
 def test_colour_correction_removes_a_global_shift():

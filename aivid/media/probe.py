@@ -1,5 +1,6 @@
 """Probing a video: geometry, exact frame count and rate, colour tags, streams, keyframes."""
 
+import functools
 import json
 from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
@@ -285,3 +286,34 @@ def cached_info(data):
     if "pts" in data:
         info.index = PacketIndex.from_dict(data)
     return info
+
+
+@functools.lru_cache(maxsize=16)
+def hdr_metadata(path):
+    """The HDR10 static metadata of a video's first frame, as x264/x265 take it: {"display":
+    "G(x,y)B(x,y)R(x,y)WP(x,y)L(max,min)" (chromaticities in 1/50000, luminance in 1/10000
+    cd/m²), "light": "MaxCLL,MaxFALL"}, each only where the source has it ({} for SDR).  Read
+    with PyAV's libavcodec, whose decoders export it for H.264 as well as HEVC."""
+    import struct
+
+    import av
+
+    found = {}
+    try:
+        with av.open(str(path)) as container:
+            frame = next(container.decode(video=0), None)
+    except (av.FFmpegError, StopIteration):
+        return found
+    for data in (frame.side_data if frame is not None else []):
+        raw = bytes(data)
+        if data.type.name == "MASTERING_DISPLAY_METADATA" and len(raw) >= 88:
+            v = struct.unpack("<22i", raw[:88])  # 10 rationals (num, den), has_primaries, has_luminance
+            q = [Fraction(v[i], v[i + 1]) if v[i + 1] else Fraction(0) for i in range(0, 20, 2)]
+            (rx, ry, gx, gy, bx, by, wx, wy), (low, high) = q[:8], q[8:]
+            c, lum = (lambda f: round(f * 50000)), (lambda f: round(f * 10000))
+            if v[20] and v[21]:
+                found["display"] = (f"G({c(gx)},{c(gy)})B({c(bx)},{c(by)})R({c(rx)},{c(ry)})"
+                                    f"WP({c(wx)},{c(wy)})L({lum(high)},{lum(low)})")
+        elif data.type.name == "CONTENT_LIGHT_LEVEL" and len(raw) >= 8:
+            found["light"] = "%d,%d" % struct.unpack("<2I", raw[:8])
+    return found

@@ -121,7 +121,25 @@ def _encode_args(info, settings, count):
     tags, _ = _colour_args(info.to_dict(), settings.lossless)
     fields = field_args(info) if not settings.lossless and settings.codec in ("libx264", "libx265") else {}
     depth = {"pix_fmt": LOSSLESS_DEEP} if settings.lossless and working_format(info)[1] != np.uint8 else {}
-    return {**settings.video_args(), **depth, **fields, **tags, "fps_mode": "passthrough", "frames:v": count}
+    args = {**settings.video_args(), **depth, **fields, **tags, "fps_mode": "passthrough", "frames:v": count}
+    return _with_hdr(info, settings, args)
+
+
+HDR_PARAMS = {"libx264": ("x264-params", {"display": "mastering-display", "light": "cll"}),
+              "libx265": ("x265-params", {"display": "master-display", "light": "max-cll"})}
+
+
+def _with_hdr(info, settings, args):
+    """`args` with the source's HDR10 static metadata (mastering display, content light level:
+    aivid.media.probe.hdr_metadata) given to x264 / x265, so re-encoded frames carry it too."""
+    from aivid.media.probe import hdr_metadata
+
+    if settings.lossless or settings.codec not in HDR_PARAMS:
+        return args
+    key, names = HDR_PARAMS[settings.codec]
+    found = hdr_metadata(info.path)
+    params = [p for p in (args.get(key) or "").split(":") if p] + [f"{names[k]}={v}" for k, v in found.items()]
+    return {**args, key: ":".join(params)} if params else args
 
 
 LOSSLESS_DEEP = "gbrp16le"  # FFV1 of a source deeper than 8 bits: the 16-bit RGB frames aivid repairs, exactly
