@@ -40,6 +40,7 @@ KINDS = {
                                   "-x264-params", X264_GOP, "-c:a", "aac"]),
     "webm": ("clip.webm", [], ["-c:v", "libvpx-vp9", "-g", "25", "-deadline", "realtime", "-cpu-used", "8",
                                "-b:v", "400k", "-c:a", "libopus"]),
+    "av1": ("clip.mp4", [], ["-c:v", "libsvtav1", "-g", "25", "-preset", "12", "-crf", "35", "-c:a", "aac"]),
     "prores_pcm": ("clip.mov", [], ["-c:v", "prores_ks", "-profile:v", "3", "-c:a", "pcm_s24le"]),  # an editor's
     "avi_mjpeg": ("clip.avi", [], ["-c:v", "mjpeg", "-q:v", "3", "-c:a", "pcm_s16le"]),  # an old camera's
     # B-frames in AVI (DivX/Xvid era): packets carry no pts, frames are found by counting

@@ -49,7 +49,7 @@ def make_run(root, kinds, frames, lossless, count=T):
                         "-i", "pipe:", *args, str(root / file)], input=raw, check=True)
         videos[name] = {"path": str(root / file), "regions": [{"box": BOX, "frames": frames}]}
     config = {"videos": videos, "mask": {"dilate": DILATE, "feather": FEATHER}, "segments": {"seconds": 1},
-              "inpaint": {"backend": "classical"}, "output": {"lossless": lossless}}
+              "inpaint": {"backend": "classical"}, "output": {"lossless": lossless, "preset": "veryfast"}}
     (root / "config.yaml").write_text(yaml.safe_dump(config))
     snakemake(root)
     return root
@@ -65,15 +65,15 @@ LOSSY = {  # name: (file, encoder options, what the output's video stream must b
     "high422": ("high422.mp4", ["-c:v", "libx264", "-pix_fmt", "yuv422p", "-crf", "10", "-g", "25"],
                 {"codec_name": "h264", "profile": "High 4:2:2", "pix_fmt": "yuv422p"}),
     "prores": (*KINDS["prores"], {"codec_name": "h264", "profile": "High 4:2:2", "pix_fmt": "yuv422p10le"}),
-    # a phone's HDR: HEVC 10-bit PQ with HDR10 static metadata, and HLG (re-encoded whole to H.264 High 10)
+    # a phone's HDR: HEVC 10-bit PQ with HDR10 static metadata, and HLG (re-encoded whole, in HEVC)
     "hevc_pq": ("pq.mkv", ["-c:v", "libx265", "-pix_fmt", "yuv420p10le", "-x265-params",
                            "keyint=25:log-level=error:master-display=G(13250,34500)B(7500,3000)R(34000,16000)"
                            "WP(15635,16450)L(10000000,1):max-cll=1000,400", "-color_primaries", "bt2020",
                            "-color_trc", "smpte2084", "-colorspace", "bt2020nc"],
-                {"codec_name": "h264", "profile": "High 10", "pix_fmt": "yuv420p10le"}),
+                {"codec_name": "hevc", "profile": "Main 10", "pix_fmt": "yuv420p10le"}),
     "hevc_hlg": ("hlg.mkv", ["-c:v", "libx265", "-pix_fmt", "yuv420p10le", "-x265-params", "keyint=25:log-level=error",
                              "-color_primaries", "bt2020", "-color_trc", "arib-std-b67", "-colorspace", "bt2020nc"],
-                 {"codec_name": "h264", "profile": "High 10", "pix_fmt": "yuv420p10le"}),
+                 {"codec_name": "hevc", "profile": "Main 10", "pix_fmt": "yuv420p10le"}),
 }
 HDR = ("MASTERING_DISPLAY_METADATA", "CONTENT_LIGHT_LEVEL")
 

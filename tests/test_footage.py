@@ -20,7 +20,8 @@ FRAMES = (30, 36)
 # packets copied outside the repaired GOP (closed GOPs, a codec the output matches)
 SMART = ["mp4", "mkv", "mov_pcm", "ntsc_mkv", "vfr", "vfr_switch", "rotate90", "rotate270", "anamorphic", "full_range",
          "interlaced", "audio_first", "trimmed"]
-WHOLE = ["hevc", "webm", "prores_pcm", "avi_mjpeg", "avi_bframes"]  # re-encoded whole (codec not matched yet), frame-exact
+WHOLE = ["hevc", "webm", "av1", "prores_pcm", "avi_mjpeg", "avi_bframes"]  # re-encoded whole (not matched yet), frame-exact
+FAMILY = {"hevc": "hevc", "webm": "vp9", "av1": "h264"}  # whole re-encodes in the source's codec family (AV1: not yet)
 KINDS = SMART + ["open_gop"] + WHOLE
 
 
@@ -39,7 +40,7 @@ def run_workflow(workdir, source, check=True):
     sources = source if isinstance(source, dict) else {"clip": source}
     region = [{"box": list(BOX), "frames": list(FRAMES)}]
     config = {"videos": {name: {"path": str(path), "regions": region} for name, path in sources.items()},
-              "segments": {"seconds": 1}, "inpaint": {"backend": "classical"}}
+              "segments": {"seconds": 1}, "inpaint": {"backend": "classical"}, "output": {"preset": "veryfast"}}
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(workdir),
@@ -112,9 +113,12 @@ def test_footage_comes_out_as_it_went_in(kind, footage_dir, matrix):
     assert len(outputs) == 1, errors[:3]
     out = outputs[0]
     src_info, out_info = probe(source), probe(out)
-    # the container is the source's (WebM cannot hold the H.264 a whole re-encode writes: Matroska)
-    expected_format = "matroska,webm" if kind in ("webm", "avi_mjpeg", "avi_bframes") else src_info["format"]["format_name"]
+    # the container is the source's (AVI cannot hold the H.264 a whole re-encode writes: Matroska)
+    expected_format = "matroska,webm" if kind in ("avi_mjpeg", "avi_bframes") else src_info["format"]["format_name"]
     assert out_info["format"]["format_name"] == expected_format
+    assert out.suffix == (".mkv" if kind in ("avi_mjpeg", "avi_bframes") else source.suffix)
+    if kind in FAMILY:
+        assert [s["codec_name"] for s in out_info["streams"] if s["codec_type"] == "video"] == [FAMILY[kind]]
 
     # every frame, at its source frame's presentation time (VFR stays VFR), DTS increasing
     src_v = [p for p in packets(source, "v:0") if "D" not in p[2]]

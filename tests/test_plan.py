@@ -85,3 +85,16 @@ def test_a_stretch_across_a_boundary_is_planned_as_one(tmp_path):
     assert window_frames(after["windows"])[0] == 0  # nothing before the segment is decoded
     far = _segment_mask(tmp_path / "c.zarr", 50, 100, range(60, 70), (14, 12, 8, 8))
     assert boundary_zone(first[1], far[1], SETTINGS) is None  # a gap longer than context_frames
+
+
+def test_a_segment_inside_a_stretch_is_one_window_with_both_ends(tmp_path):
+    first = _segment_mask(tmp_path / "a.zarr", 0, 12, range(2, 12), (10, 10, 8, 8))
+    middle = _segment_mask(tmp_path / "b.zarr", 12, 24, range(12, 24), (10, 10, 8, 8))
+    last = _segment_mask(tmp_path / "c.zarr", 24, 36, range(24, 30), (10, 10, 8, 8))
+    plan = plan_segment(*middle, [], SETTINGS, before=first, after=last)
+    assert plan["continues"] == {"from_previous": True, "into_next": True}
+    (window,) = plan["windows"]  # shorter than a window: one, starting before and ending on the boundary
+    assert window["frames"] == [-SETTINGS["overlap"], 12] and window.get("lead") and window.get("tail")
+    before = plan_segment(*first, [], SETTINGS, after=middle)["windows"][-1]
+    after = plan_segment(*last, [], SETTINGS, before=middle)["windows"][0]
+    assert before["tiles"] == window["tiles"] == after["tiles"]  # a still defect: one tile throughout

@@ -36,8 +36,8 @@ class EncodeSettings:
         from aivid.workflow.config import section
 
         output = section("output", output)
-        return cls(codec=output["codec"], crf=output["crf"], preset=output["preset"], lossless=output["lossless"],
-                   **overrides)
+        codec = "libx264" if output["codec"] == "auto" else output["codec"]  # auto, with no source to follow
+        return cls(codec=codec, crf=output["crf"], preset=output["preset"], lossless=output["lossless"], **overrides)
 
     def video_args(self):
         if self.lossless:
@@ -47,7 +47,17 @@ class EncodeSettings:
             args["crf"] = self.crf
         if self.codec in ("libx264", "libx265"):
             args["preset"] = self.preset
+        speed = PRESETS.index(self.preset) if self.preset in PRESETS else PRESETS.index("medium")
+        if self.codec == "libvpx-vp9":  # constant quality; x264's preset names mapped to its speeds
+            args.update({"b:v": 0, "row-mt": 1, "deadline": "good", "cpu-used": max(0, min(5, speed - 2))})
+        elif self.codec == "libaom-av1":
+            args.update({"b:v": 0, "row-mt": 1, "cpu-used": max(1, min(8, speed))})
+        elif self.codec == "libsvtav1":
+            args["preset"] = max(1, min(12, speed + 4))
         return {**args, **(self.extra or {})}
+
+
+PRESETS = ["placebo", "veryslow", "slower", "slow", "medium", "fast", "faster", "veryfast", "superfast", "ultrafast"]
 
 
 def _colour_args(source, lossless):

@@ -1,5 +1,6 @@
 """Locating the ffmpeg/ffprobe binaries and running them with readable errors."""
 
+import functools
 import shutil
 import subprocess
 import threading
@@ -45,3 +46,11 @@ def run_capture(args):
     """Run a short ffmpeg/ffprobe command, returning (returncode, stdout, stderr)."""
     proc = subprocess.run(args, capture_output=True, stdin=subprocess.DEVNULL)
     return proc.returncode, proc.stdout, proc.stderr
+
+
+@functools.lru_cache(maxsize=None)
+def has_encoder(name):
+    """Whether this ffmpeg has the encoder `name` (`ffmpeg -encoders`)."""
+    require("ffmpeg")
+    listing = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True).stdout
+    return any(line.split()[1:2] == [name] for line in listing.splitlines() if line.startswith(" "))

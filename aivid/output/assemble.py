@@ -57,14 +57,20 @@ H264_PROFILES = {"baseline": "baseline", "main": "main", "high": "high", "high 1
                  "high 4:2:2": "high422", "high 4:4:4 predictive": "high444"}
 
 
-def reencode_pix_fmt(info):
-    """The pixel format of re-encoded frames: the source's own where it can be kept (full-range
-    `yuvj` formats as their `yuv` twin, the range is tagged), else the nearest that keeps its
-    depth (10-bit 4:2:2 for a deeper or 4:4:4 10-bit source, 8-bit 4:2:0 for the rest)."""
+ENCODER_FORMATS = {name: tuple(OVERLAY_FORMATS) for name in ("libx264", "libx265", "libvpx-vp9")}
+ENCODER_FORMATS.update({name: ("yuv420p", "yuv420p10le") for name in ("libsvtav1", "libaom-av1")})
+
+
+def reencode_pix_fmt(info, formats=tuple(OVERLAY_FORMATS)):
+    """The pixel format of re-encoded frames, among `formats` (what the encoder and the overlay
+    take): the source's own where it can be kept (full-range `yuvj` formats as their `yuv` twin,
+    the range is tagged), else the nearest that keeps its depth (10-bit 4:2:2, else 4:2:0, for a
+    deeper source; 8-bit 4:2:0 for the rest)."""
     own = (info.pix_fmt or "yuv420p").replace("yuvj", "yuv")
-    if own in OVERLAY_FORMATS:
+    if own in formats:
         return own
-    return "yuv422p10le" if info.bit_depth > 8 else "yuv420p"
+    deep = [f for f in ("yuv422p10le", "yuv420p10le") if f in formats]
+    return deep[0] if info.bit_depth > 8 and deep else "yuv420p"
 
 
 def matched_settings(info, settings):
@@ -89,17 +95,20 @@ def matched_settings(info, settings):
 
 def piece_settings(info, output, piece_ext):
     """EncodeSettings of a video's pieces (aivid.output.route.piece_format): matched to the source
-    stream where they join its copied packets ("ts"), else the `output` config's, with frames at
-    the source's depth and chroma where the encoder is x264 or x265 (reencode_pix_fmt)."""
+    stream where they join its copied packets ("ts"), else the `output` config's (its encoder
+    resolved for this source: aivid.output.route.video_encoder), with frames at the source's
+    depth and chroma as far as the encoder takes them (reencode_pix_fmt)."""
     from dataclasses import replace
 
     from aivid.media.encode import EncodeSettings
 
-    settings = EncodeSettings.from_config(output)
+    from aivid.output.route import output_for
+
+    settings = EncodeSettings.from_config(output_for(info, output))
     if piece_ext == "ts":
         return matched_settings(info, settings)
-    if not settings.lossless and settings.codec in ("libx264", "libx265"):
-        return replace(settings, pix_fmt=reencode_pix_fmt(info))
+    if not settings.lossless and settings.codec in ENCODER_FORMATS:
+        return replace(settings, pix_fmt=reencode_pix_fmt(info, ENCODER_FORMATS[settings.codec]))
     return settings
 
 

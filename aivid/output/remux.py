@@ -21,7 +21,8 @@ from aivid.media.probe import packet_index
 log = logging.getLogger("aivid")
 
 # containers the whole-re-encode routes (H.264 or FFV1 video) may keep; others become Matroska
-REENCODE_CONTAINERS = {"h264": ("mp4", "mov", "m4v", "mkv"), "ffv1": ("mkv",)}
+REENCODE_CONTAINERS = {"h264": ("mp4", "mov", "m4v", "mkv"), "hevc": ("mp4", "mov", "m4v", "mkv"),
+                       "vp9": ("webm", "mkv", "mp4"), "av1": ("webm", "mkv", "mp4"), "ffv1": ("mkv",)}
 
 
 @dataclass

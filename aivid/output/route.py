@@ -34,6 +34,25 @@ def stream_copy_reason(info, settings):
 
 
 ENCODER_CODEC = {"libx264": "h264", "libx265": "hevc", "libvpx-vp9": "vp9", "libsvtav1": "av1", "libaom-av1": "av1"}
+# (not AV1 yet: the join copies a whole re-encode's stream setup with PyAV, which looks its codec
+# up by the decoder's name -- libdav1d, no encoder -- and fails)
+FAMILY_ENCODERS = {"h264": ("libx264",), "hevc": ("libx265",), "vp9": ("libvpx-vp9",)}
+
+
+def video_encoder(info, codec):
+    """The encoder of a video's lossy re-encodes: `output.codec` as set, or for `auto` (the
+    default) the source's own codec family where this ffmpeg has an encoder for it (x264, x265,
+    libvpx-vp9), else libx264 (AV1, ProRes, MJPEG, MPEG-4, ... and a missing encoder)."""
+    from aivid.media.ffmpeg_bin import has_encoder
+
+    if codec != "auto":
+        return codec
+    return next((name for name in FAMILY_ENCODERS.get(info.codec, ()) if has_encoder(name)), "libx264")
+
+
+def output_for(info, output):
+    """The `output` config section as it applies to one video: its encoder resolved."""
+    return {**output, "codec": video_encoder(info, output["codec"])}
 
 
 def output_format(info, output, piece_ext):
@@ -43,15 +62,20 @@ def output_format(info, output, piece_ext):
 
     if piece_ext == "ts":
         return output_container(info)
-    codec = "ffv1" if piece_ext == "mkv" else ENCODER_CODEC.get(output["codec"], output["codec"])
+    encoder = video_encoder(info, output["codec"])
+    codec = "ffv1" if piece_ext == "mkv" else ENCODER_CODEC.get(encoder, encoder)
     return output_container(info, codec)
 
 
-def encode_refusal(info, piece_ext, untouched_all):
+def encode_refusal(info, piece_ext, untouched_all, output=None):
     """Why this video cannot be written at all (None: it can), known before any work: a 4:2:0
-    encode needs even sizes."""
+    encode needs even sizes; an AV1 whole re-encode cannot be joined yet (see FAMILY_ENCODERS)."""
     if piece_ext == "ts" and untouched_all:
         return None  # nothing is re-encoded
+    encoder = video_encoder(info, output["codec"]) if output else None
+    if piece_ext == "mp4" and ENCODER_CODEC.get(encoder) == "av1":
+        return (f"output.codec {encoder}: an AV1 re-encode cannot be joined into the output yet; "
+                "set output.codec to libx264, libx265 or libvpx-vp9")
     if piece_ext != "mkv" and (info.width % 2 or info.height % 2):
         return (f"{info.width}x{info.height} has an odd side, and re-encoded frames are 4:2:0, which needs "
                 "even sizes: crop or pad the video by one pixel first (or set output.lossless: true)")
@@ -67,7 +91,7 @@ def piece_format(info, output):
         return "mkv", None
     if output["reencode"] == "all":
         return "mp4", None
-    reason = stream_copy_reason(info, EncodeSettings.from_config(output))
+    reason = stream_copy_reason(info, EncodeSettings.from_config(output_for(info, output)))
     return ("mp4", reason) if reason else ("ts", None)
 
 

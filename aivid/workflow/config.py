@@ -208,7 +208,8 @@ def checked_config(config, configfiles=(), overwrite_configfiles=(), make_missin
         video["piece_ext"], reason = piece_format(info, config["output"])
         if reason:
             sys.stderr.write(f"aivid: {source}: videos.{name}: re-encoding the whole video: {reason}\n")
-        refusal = encode_refusal(info, video["piece_ext"], len(video["untouched"]) == len(segments))
+        refusal = encode_refusal(info, video["piece_ext"], len(video["untouched"]) == len(segments),
+                                 config["output"])
         if refusal:
             raise AividError(video["path"], refusal)
         video["output_ext"], why = output_format(info, config["output"], video["piece_ext"])
