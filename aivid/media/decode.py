@@ -25,6 +25,13 @@ def working_format(info):
     return ("rgb48le", np.uint16) if info.bit_depth > 8 else ("rgb24", np.uint8)
 
 
+def eight_bit(frames):
+    """Frames at 8 bits a channel: uint8 ones as they are, 16-bit ones rounded (65535 -> 255);
+    where 8 bits are all that is needed or taken (flow, VACE, pictures, the self-check)."""
+    frames = np.asarray(frames)
+    return frames if frames.dtype == np.uint8 else np.rint(frames / 257.0).astype(np.uint8)
+
+
 def _frame_range(info, start, stop):
     stop = info.frames if stop is None else min(int(stop), info.frames)
     start = int(start or 0)

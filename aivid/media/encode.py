@@ -144,7 +144,7 @@ def feed_process(args, frames, shape=None):
             if shape and block.ndim == len(shape):
                 block = block[None]
             if (shape and block.shape[1:] != shape) or block.dtype not in (np.uint8, np.uint16):
-                raise AividError(None, f"frame of shape {block.shape[1:]} {block.dtype}, expected {shape} uint8")
+                raise AividError(None, f"frame of shape {block.shape[1:]} {block.dtype}, expected {shape} uint8 or uint16")
             proc.stdin.write(memoryview(np.ascontiguousarray(block)).cast("B"))
             count += len(block)
     except BrokenPipeError:

@@ -101,7 +101,6 @@ def piece_settings(info, output, piece_ext):
     from dataclasses import replace
 
     from aivid.media.encode import EncodeSettings
-
     from aivid.output.route import output_for
 
     settings = EncodeSettings.from_config(output_for(info, output))

@@ -16,7 +16,7 @@ from fractions import Fraction
 import numpy as np
 
 from aivid.errors import AividError
-from aivid.media.decode import read_frames
+from aivid.media.decode import eight_bit, read_frames
 from aivid.media.ffmpeg_bin import last_error_line, require, run_capture
 from aivid.media.probe import probe_with_index
 
@@ -172,8 +172,8 @@ def _expected(info, lo, hi, repairs, size, factor):
         if a >= b:
             continue
         if factor == 1:
-            patch = LazyVideo.open(store)[a - seg_start: b - seg_start, y0:y1, x0:x1].numpy()
-            want[a - lo: b - lo, y0:y1, x0:x1] = patch if patch.dtype == np.uint8 else np.rint(patch / 257.0)
+            want[a - lo: b - lo, y0:y1, x0:x1] = eight_bit(
+                LazyVideo.open(store)[a - seg_start: b - seg_start, y0:y1, x0:x1].numpy())
         else:
             keep[a - lo: b - lo, max(0, y0 // factor - 1): y1 // factor + 2, max(0, x0 // factor - 1): x1 // factor + 2] = False
     return want, keep

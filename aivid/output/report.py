@@ -24,11 +24,6 @@ WIDE = 960  # pixels: the widest whole-frame picture (boxes are shown at native 
 PACKAGES = ("aivid", "snakemake", "numpy", "zarr", "opencv-python-headless", "scipy", "torch", "diffusers")
 
 
-def _eight(rgb):
-    """Pixels of a store at 8 bits (a 16-bit store's, rounded): what the page shows."""
-    return rgb if rgb.dtype == np.uint8 else np.rint(rgb / 257.0).astype(np.uint8)
-
-
 def _png(path, rgb):
     ok, data = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
     Path(path).write_bytes(data.tobytes())
@@ -60,7 +55,7 @@ def _table(rows, head):
 
 def stretch_pictures(name, info, seg, plan, frames_store, repaired_store, mask_store, out, stretch):
     """Write the pictures and the clip of one stretch; return its HTML."""
-    from aivid.media.decode import read_frames
+    from aivid.media.decode import eight_bit, read_frames
     from aivid.media.encode import EncodeSettings, encode_frames
     from aivid.repair.boxes import box_of, window_frames
     from aivid.repair.inpaint import tile_path
@@ -71,8 +66,8 @@ def stretch_pictures(name, info, seg, plan, frames_store, repaired_store, mask_s
     areas = [int((mask[t, :, :, 0].numpy() > 0).sum()) for t in range(a, b)]
     t = a + int(np.argmax(areas))  # the frame with the most to repair
     first, last, y0, y1, x0, x1 = box_of(repaired_store)
-    before = _eight(LazyVideo.open(frames_store)[t, y0:y1, x0:x1].numpy())
-    after = _eight(LazyVideo.open(repaired_store)[t, y0:y1, x0:x1].numpy())
+    before = eight_bit(LazyVideo.open(frames_store)[t, y0:y1, x0:x1].numpy())
+    after = eight_bit(LazyVideo.open(repaired_store)[t, y0:y1, x0:x1].numpy())
     source = read_frames(info.path, seg["start"] + t, seg["start"] + t + 1, info=info)[0]
     whole = source.copy()
     whole[y0:y1, x0:x1] = after
@@ -87,7 +82,7 @@ def stretch_pictures(name, info, seg, plan, frames_store, repaired_store, mask_s
     for part, image in (("before", before), ("after", after), ("frame", whole), ("mask", overlay)):
         _png(out / f"{stem}_{part}.png", image)
     lo, hi = max(a, first), min(b, last)
-    pair = _eight(np.concatenate([LazyVideo.open(frames_store)[lo:hi, y0:y1, x0:x1].numpy(),
+    pair = eight_bit(np.concatenate([LazyVideo.open(frames_store)[lo:hi, y0:y1, x0:x1].numpy(),
                                   LazyVideo.open(repaired_store)[lo:hi, y0:y1, x0:x1].numpy()], axis=2))
     pair = _even(pair)
     encode_frames(pair, out / f"{stem}.mp4", pair.shape[2], pair.shape[1], info.fps,
@@ -138,7 +133,7 @@ def write_report(name, info, segments, routes, stores, settings, out, seams=()):
         if seams:
             parts += ["<h2>Seams</h2>", "<p>Where one window's result hands over to the next (inside a segment or "
                       "across a segment boundary): the frame-to-frame change of the masked pixels (over the source's "
-                      "change there), averaged over the join's cross-faded frames, over its median inside the windows "
+                      "change there), the largest over the join's cross-faded frames, over its median inside the windows "
                       "beside it. About 1: the fill runs on smoothly; 2 and more: it jumps.</p>",
                       _table([[r["kind"], f"{r['frames'][0]}-{r['frames'][1]}", f"{r['change']:.2f}",
                                f"{r['inside']:.2f}", f"{r['ratio']:.2f}"] for r in seams],

@@ -67,12 +67,12 @@ def output_format(info, output, piece_ext):
     return output_container(info, codec)
 
 
-def encode_refusal(info, piece_ext, untouched_all, output=None):
+def encode_refusal(info, piece_ext, untouched_all, output):
     """Why this video cannot be written at all (None: it can), known before any work: a 4:2:0
     encode needs even sizes; an AV1 whole re-encode cannot be joined yet (see FAMILY_ENCODERS)."""
     if piece_ext == "ts" and untouched_all:
         return None  # nothing is re-encoded
-    encoder = video_encoder(info, output["codec"]) if output else None
+    encoder = video_encoder(info, output["codec"])
     if piece_ext == "mp4" and ENCODER_CODEC.get(encoder) == "av1":
         return (f"output.codec {encoder}: an AV1 re-encode cannot be joined into the output yet; "
                 "set output.codec to libx264, libx265 or libvpx-vp9")

@@ -82,10 +82,11 @@ def condition(crop, holes, a, given, chained):
         reach = max(0, min(pb, b) - a)  # frames from `a` on that the window before covers
         shared = reach if chained else min(reach, lead)
         if shared >= lead:
-            kept = given.get("mask") if not chained and given.get("mask") is not None else np.zeros(
-                (lead,) + holes.shape[1:], bool)
+            before = given.get("mask")  # the lead frames' mask, which a backend not chained fills
+            if chained or before is None:
+                before = np.zeros((lead,) + holes.shape[1:], bool)
             crop = np.concatenate([given["result"][a - pa : a - pa + lead], crop])
-            holes = np.concatenate([kept, holes])
+            holes = np.concatenate([before, holes])
             if chained:
                 crop[:shared] = given["result"][a - pa : a - pa + shared]
                 holes[:shared] = False

@@ -5,7 +5,7 @@ pixels masked in either (inside the repair box, all channels), over the same of 
 1 where the fill moves as the picture does.  A join is where one window's
 result hands over to the next one's: the frames they share (cross-faded) and the frame after,
 or, where no window spans a segment boundary inside a masked stretch, the one change across it.
-Its seam ratio is the mean change at the join over the median change inside the windows on
+Its seam ratio is the largest change at the join over the median change inside the windows on
 either side (frames of no join): about 1 where the fill runs on smoothly, 2 and more where a blob
 appears.
 """
@@ -104,7 +104,7 @@ def seam_figures(plans, stores):
     spanned = {s for _, lo, hi, _, _ in joins for s in boundaries if lo <= s <= hi}
     for s in sorted(boundaries - spanned):
         before = [w for w in windows.values() if w["frames"][1] == s]
-        after = [w for w in windows.values() if w["segment"] == s and w["frames"][0] == 0 + s]
+        after = [w for w in windows.values() if w["segment"] == s and w["frames"][0] == s]
         if before and after and s in changes:
             joins.append(("segment", s, s, before[0], after[0]))
     in_join = {t for _, lo, hi, _, _ in joins for t in range(lo, hi + 1)}

@@ -37,11 +37,11 @@ class InpaintBackend(abc.ABC):
 
     @abc.abstractmethod
     def inpaint(self, frames, mask, context=None):
-        """frames: (T, H, W, 3) uint8; mask: (T, H, W) bool (True = repair).
+        """frames: (T, H, W, 3) uint8, or uint16 for a deeper source; mask: (T, H, W) bool (True = repair).
 
         `context` carries {"seed", "window", "tile", "prompt_embeds"}.  A chained backend's
         first frames may be the previous window's result, unmasked (aivid.repair.inpaint.condition).
-        Returns (T, H, W, 3) uint8; only masked pixels are used by the caller.
+        Returns (T, H, W, 3) of the frames' dtype; only masked pixels are used by the caller.
         """
         """Implemented by each subclass."""
 

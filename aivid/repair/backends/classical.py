@@ -10,6 +10,7 @@ and takes its value from there (sampled once).
 import cv2
 import numpy as np
 
+from aivid.media.decode import eight_bit
 from aivid.repair.backends.base import InpaintBackend
 
 
@@ -40,7 +41,7 @@ def _complete_flow(flow, mask, ring_width=16):
 def neighbour_flows(frames, mask):
     """(to_previous, to_next): completed flow from frame t to t-1 and to t+1 (None at the ends)."""
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    grey = [cv2.cvtColor(_eight_bit(f), cv2.COLOR_RGB2GRAY) for f in frames]  # DIS takes 8-bit frames
+    grey = [cv2.cvtColor(eight_bit(f), cv2.COLOR_RGB2GRAY) for f in frames]  # DIS takes 8-bit frames
     count = len(frames)
     to_prev, to_next = [None] * count, [None] * count
     for t in range(count):
@@ -127,11 +128,6 @@ class ClassicalBackend(InpaintBackend):
             if unknown.any():
                 out[t] = _telea(out[t], unknown, radius)
         return out
-
-
-def _eight_bit(frame):
-    """A uint8 view of a frame's levels (16-bit frames rounded to 8 bits)."""
-    return frame if frame.dtype == np.uint8 else np.rint(frame / 257.0).astype(np.uint8)
 
 
 def _telea(frame, unknown, radius):

@@ -218,7 +218,9 @@ class VaceBackend(InpaintBackend):
 
         frames, mask = self.check(frames, mask)
         if frames.dtype == np.uint16:  # the model works at 8 bits: convert at its boundary
-            return self.inpaint(np.rint(frames / 257.0).astype(np.uint8), mask, context).astype(np.uint16) * 257
+            from aivid.media.decode import eight_bit
+
+            return self.inpaint(eight_bit(frames), mask, context).astype(np.uint16) * 257
         context = context or {}
         count, height, width = mask.shape
         wh, ww = working_size(height, width, self.options["max_area"], self.options["min_side"])
