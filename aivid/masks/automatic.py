@@ -18,7 +18,9 @@ Both detectors work on luma and compensate motion, so moving content is not take
   are found on any shot: a pixel that stands out from all 8 neighbours in nearly every frame.
 """
 
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -32,16 +34,6 @@ def _flow(a, b):
     if not hasattr(_LOCAL, "dis"):
         _LOCAL.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     return _LOCAL.dis.calc(a, b, None)
-
-
-def _warp(image, flow, grid):
-    return cv2.remap(image, grid[0] + flow[..., 0], grid[1] + flow[..., 1], cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)
-
-
-def _grid(shape):
-    h, w = shape
-    return np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
 
 
 def _noise(residual):
@@ -64,69 +56,151 @@ def _holding(labels, pixels):
     return keep
 
 
-def _tophats(image, kernel):
-    """Bright and dark structures smaller than `kernel` (white and black top-hat)."""
-    return (cv2.morphologyEx(image, cv2.MORPH_TOPHAT, kernel),
-            cv2.morphologyEx(image, cv2.MORPH_BLACKHAT, kernel))
+def _sample(image, xs, ys):
+    """Bilinear samples of `image` at float pixel positions (xs, ys) (remap's maps are kept
+    under its 32767-column limit)."""
+    n = len(xs)
+    if n == 0:
+        return np.zeros(0, np.float32)
+    cols = min(n, 8192)
+    rows = -(-n // cols)
+    mx, my = np.zeros(rows * cols, np.float32), np.zeros(rows * cols, np.float32)
+    mx[:n], my[:n] = xs, ys
+    out = cv2.remap(image, mx.reshape(rows, cols), my.reshape(rows, cols), cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REPLICATE)
+    return out.reshape(rows * cols, *out.shape[2:])[:n].astype(np.float32)
 
 
-def _smooth_motion(fp, fn, options):
-    """Where the flow is smooth (camera motion, rigid objects); fast limbs and rackets are not."""
-    kernel = np.ones((options["flow_window"],) * 2, np.uint8)
+def _odd(x):
+    return max(1, int(round(x)) // 2 * 2 + 1)
+
+
+class Frame:
+    """What the transient detector needs of one frame, computed once however many frames compare
+    with it: luma, its small bright and dark structures (top-hats up to `speck_size`), its values
+    spread over the flow tolerance, and a small smoothed copy for optical flow."""
+
+    def __init__(self, gray, options):
+        opt = options
+        self.gray = gray
+        h, w = gray.shape
+        self.scale = min(1.0, opt["flow_width"] / w)
+        size = (max(8, round(w * self.scale)), max(8, round(h * self.scale)))
+        kernel = np.ones((_odd(opt["speck_size"]),) * 2, np.uint8)
+        self.bright = cv2.morphologyEx(gray, cv2.MORPH_TOPHAT, kernel)
+        self.dark = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, kernel)
+        tol = np.ones((2 * opt["tolerance"] + 1,) * 2, np.uint8)
+        self.hi, self.lo = cv2.dilate(gray, tol), cv2.erode(gray, tol)
+        small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA) if self.scale < 1 else gray
+        # flow between frames with small structures smoothed away, so a speck is not itself "tracked"
+        self.small = cv2.medianBlur(small, opt["flow_median"])
+
+
+def _candidates(c, p, n, floor):
+    """Pixels of frame c brighter (or darker) than both neighbours' values within the flow
+    tolerance, without motion compensation, and a small structure of c's own: the cheap first
+    look that leaves the flow to a few places."""
+    brighter = np.minimum(cv2.subtract(c.gray, p.hi), cv2.subtract(c.gray, n.hi))
+    darker = np.minimum(cv2.subtract(p.lo, c.gray), cv2.subtract(n.lo, c.gray))
+    return ((brighter > floor) & (c.bright > floor)) | ((darker > floor) & (c.dark > floor))
+
+
+def transient_masks(prev, cur, nxt, options):
+    """Pixels of `cur` present in neither neighbour after motion compensation (`Frame`s):
+    (found, faint): defects with a strong seed, and weaker candidates with none (kept by `detect`
+    only next to a defect found in a neighbouring frame: temporal hysteresis).
+
+    Candidates first (`_candidates`); the dense flow (at most `flow_width` wide) and the
+    motion-compensated test only at the candidates."""
+    opt = options
+    h, w = cur.gray.shape
+    empty = np.zeros((h, w), bool)
+    ys, xs = np.nonzero(_candidates(cur, prev, nxt, opt["candidate_floor"]))
+    if not len(ys):
+        return empty, empty
+    s = cur.scale
+    fp, fn = _flow(cur.small, prev.small), _flow(cur.small, nxt.small)
+    sx, sy = (xs + 0.5) * s - 0.5, (ys + 0.5) * s - 0.5
+    c = cur.gray[ys, xs].astype(np.float32)
+    # the frame's residual noise, from a sample of all its pixels after motion compensation
+    rng = np.random.default_rng(0)
+    ry, rx = rng.integers(0, h, 20000), rng.integers(0, w, 20000)
+    rsx, rsy = (rx + 0.5) * s - 0.5, (ry + 0.5) * s - 0.5
+    residual = []
+    for flow, other in ((fp, prev), (fn, nxt)):
+        f = _sample(flow, rsx, rsy) / s
+        residual.append(cur.gray[ry, rx] - _sample(other.gray, rx + f[:, 0], ry + f[:, 1]))
+    sigma = _noise(np.concatenate(residual))
+    warped = []
+    for flow, other in ((fp, prev), (fn, nxt)):
+        f = _sample(flow, sx, sy) / s
+        wx, wy = xs + f[:, 0], ys + f[:, 1]
+        warped.append({k: _sample(getattr(other, k), wx, wy) for k in ("gray", "hi", "lo", "bright", "dark")})
+    p, n = warped
+    brighter = np.minimum(c - p["hi"], c - n["hi"])
+    darker = np.minimum(p["lo"] - c, n["lo"] - c)
+    least = np.maximum(np.maximum(brighter, darker), 0)
+    ep = brighter > darker
+    # busy, badly compensated areas (texture, motion blur) raise the local bar: the median over
+    # a window wider than a speck (a speck alone does not raise it)
+    busy = np.zeros((h, w), np.uint8)
+    busy[ys, xs] = np.clip(least, 0, 255)
+    window = max(15, 2 * opt["speck_size"] + 1)
+    if s < 1:
+        busy = cv2.resize(busy, cur.small.shape[::-1], interpolation=cv2.INTER_AREA)
+    local = _sample(cv2.medianBlur(busy, min(255, _odd(window * s))), sx, sy) if s < 1 else \
+        cv2.medianBlur(busy, min(255, _odd(window)))[ys, xs].astype(np.float32)
+    level = np.maximum(sigma, local)
+    consistent = np.abs(p["gray"] - n["gray"]) <= opt["agreement"] * least + sigma
+    # a speck or scratch is a small structure of its own: a top-hat the neighbours do not have,
+    # most of it new (a thin line that flickers was already there, dimmer)
+    whole = np.where(ep, cur.bright[ys, xs], cur.dark[ys, xs]).astype(np.float32)
+    structure = whole - np.where(ep, np.maximum(p["bright"], n["bright"]), np.maximum(p["dark"], n["dark"]))
+    new = structure >= opt["novelty"] * whole
+    evidence = np.minimum(least, structure)
+    weak_at = consistent & new & (evidence > opt["transient_low"] * level)
+    strong_at = weak_at & (evidence > opt["transient_high"] * level)
+    weak, strong = empty.copy(), empty.copy()
+    weak[ys[weak_at], xs[weak_at]] = True
+    strong[ys[strong_at], xs[strong_at]] = True
+    labels, stats = _components(weak)
+    seeded = _holding(labels, strong)
+    # where the flow is not smooth (fast limbs, motion blur) only speck-sized finds are trusted
+    smooth = _smooth_motion(fp, fn, opt, s)
+    smooth_at = smooth[np.clip(np.round(sy).astype(int), 0, smooth.shape[0] - 1),
+                       np.clip(np.round(sx).astype(int), 0, smooth.shape[1] - 1)]
+    strong_smooth, weak_smooth = empty.copy(), empty.copy()
+    strong_smooth[ys[strong_at & smooth_at], xs[strong_at & smooth_at]] = True
+    weak_smooth[ys[weak_at & smooth_at], xs[weak_at & smooth_at]] = True
+    sized, small = _sizes(stats, opt)
+    keep = seeded & sized & (small | _holding(labels, strong_smooth))
+    faint = ~seeded & sized & (small | _holding(labels, weak_smooth))
+    faint[0] = False
+    return keep[labels], faint[labels]
+
+
+def _smooth_motion(fp, fn, options, scale=1.0):
+    """Where the flow (computed at `scale` of the frame's size) is smooth (camera motion, rigid
+    objects); fast limbs and rackets are not."""
+    kernel = np.ones((_odd(options["flow_window"] * scale),) * 2, np.uint8)
     spread = np.zeros(fp.shape[:2], np.float32)
     for flow in (fp, fn):
         for k in range(2):
             spread = np.maximum(spread, cv2.dilate(flow[..., k], kernel) - cv2.erode(flow[..., k], kernel))
-    return spread <= options["flow_spread"]
+    return spread <= options["flow_spread"] * scale
 
 
-def transient_masks(prev, cur, nxt, options):
-    """Pixels of `cur` (uint8 luma) present in neither neighbour after motion compensation:
-    (found, faint): defects with a strong seed, and weaker candidates with none (kept by `detect`
-    only next to a defect found in a neighbouring frame: temporal hysteresis)."""
-    grid = _grid(cur.shape)
-    # flow between frames with small structures smoothed away, so a speck is not itself "tracked"
-    sp, sc, sn = (cv2.medianBlur(f, options["flow_median"]) for f in (prev, cur, nxt))
-    fp, fn = _flow(sc, sp), _flow(sc, sn)
-    p = _warp(prev, fp, grid).astype(np.float32)
-    n = _warp(nxt, fn, grid).astype(np.float32)
-    c = cur.astype(np.float32)
-    sigma = _noise(np.concatenate([(c - p).ravel(), (c - n).ravel()]))
-    # compare with the brightest / darkest neighbour pixel within the flow's tolerance, so edges
-    # that the flow places a pixel off are not taken for something new
-    tol = np.ones((2 * options["tolerance"] + 1,) * 2, np.uint8)
-    brighter = np.minimum(c - cv2.dilate(p, tol), c - cv2.dilate(n, tol))
-    darker = np.minimum(cv2.erode(p, tol) - c, cv2.erode(n, tol) - c)
-    least = np.maximum(np.maximum(brighter, darker), 0)
-    ep = np.where(brighter > darker, 1.0, -1.0)
-    # busy, badly compensated areas (texture, motion blur) raise the local bar
-    local = cv2.medianBlur(np.clip(least, 0, 255).astype(np.uint8), 15).astype(np.float32)
-    level = np.maximum(sigma, local)
-    consistent = np.abs(p - n) <= options["agreement"] * least + sigma
-    # a speck or scratch is a small structure of its own: a top-hat the neighbours do not have
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
-    bright, dark = _tophats(c, kernel)
-    bp, dp = _tophats(p, kernel)
-    bn, dn = _tophats(n, kernel)
-    structure = np.where(ep > 0, bright - np.maximum(bp, bn), dark - np.maximum(dp, dn))
-    whole = np.where(ep > 0, bright, dark)
-    # most of the structure must be new (a thin line that flickers was already there, dimmer)
-    new = structure >= options["novelty"] * whole
-    evidence = np.minimum(least, structure)
-    weak = consistent & new & (evidence > options["transient_low"] * level)
-    strong = weak & (evidence > options["transient_high"] * level)
-    labels, stats = _components(weak)
-    seeded = _holding(labels, strong)
-    # where the flow is not smooth (fast limbs, motion blur) only speck-sized finds are trusted
-    smooth = _smooth_motion(fp, fn, options)
-    speck = 2 * options["speck_radius"] + 1
-    small = (stats[:, cv2.CC_STAT_WIDTH] <= speck) & (stats[:, cv2.CC_STAT_HEIGHT] <= speck)
+def _sizes(stats, opt):
+    """Per component: (sized, small).  Sized: a speck (at most `speck_size` across, with room for
+    a soft edge) or a line (a scratch: at most a few pixels thick on average, any length) — a
+    larger blob is motion the flow missed.  Small: speck-sized (`speck_radius`)."""
+    width, height = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
     area = stats[:, cv2.CC_STAT_AREA]
-    sized = (area >= options["min_area"]) & (area <= options["max_area"] * cur.size)
-    keep = seeded & sized & (small | _holding(labels, strong & smooth))
-    faint = ~seeded & sized & (small | _holding(labels, weak & smooth))
-    faint[0] = False
-    return keep[labels], faint[labels]
+    reach = 1.5 * opt["speck_size"]
+    speck = (width <= reach) & (height <= reach)
+    line = area <= opt["line_width"] * np.maximum(width, height)
+    speck_px = 2 * opt["speck_radius"] + 1
+    return (area >= opt["min_area"]) & (speck | line), (width <= speck_px) & (height <= speck_px)
 
 
 def _gradients(gray):
@@ -134,14 +208,32 @@ def _gradients(gray):
     return cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
 
 
-_RING = np.ones((3, 3), np.uint8)
-_RING[1, 1] = 0  # the 8 neighbours
+def _ring(radius):
+    """The pixels at exactly `radius` (chessboard distance) from the centre."""
+    ring = np.ones((2 * radius + 1,) * 2, np.uint8)
+    ring[1:-1, 1:-1] = 0
+    return ring
 
 
-def _impulses(gray, contrast):
-    """Pixels brighter or darker than all 8 neighbours by more than `contrast` levels."""
-    g = gray.astype(np.int16)
-    return ((g - cv2.dilate(gray, _RING) > contrast) | (cv2.erode(gray, _RING) - g > contrast))
+def _impulses(frame, contrast, size):
+    """Pixels of blocks up to `size` pixels across that stand out from everything around them (a
+    ring just outside such a block) by more than `contrast` levels: in luma, or in chroma by half
+    as much (hot pixels of one colour, whose chroma 4:2:0 spreads over a pixel or two more; chroma
+    is looked at in half size, as 4:2:0 keeps it)."""
+    ycc = cv2.cvtColor(frame, cv2.COLOR_RGB2YCrCb) if frame.ndim == 3 else frame[..., None]
+    out = _standing_out(ycc[..., 0], _ring(size), contrast)
+    if ycc.shape[-1] == 3:
+        h, w = out.shape
+        half = cv2.resize(ycc[..., 1:], (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
+        ring = _ring(max(1, (size + 3) // 2))
+        chroma = _standing_out(half[..., 0], ring, contrast / 2) | _standing_out(half[..., 1], ring, contrast / 2)
+        out |= cv2.resize(chroma.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+    return out
+
+
+def _standing_out(channel, ring, contrast):
+    g = channel.astype(np.int16)
+    return (g - cv2.dilate(channel, ring) > contrast) | (cv2.erode(channel, ring) - g > contrast)
 
 
 def camera_shift(a, b):
@@ -167,6 +259,7 @@ class OverlayAccumulator:
         self.position, self.positions = np.zeros(2), []  # the camera's, in half-size pixels
         self.gx, self.gy, self.energy = (np.zeros(shape, np.float64) for _ in range(3))
         self.impulses = np.zeros(shape, np.int32)
+        self.activity, self.last = np.zeros(shape, np.float32), None  # how much each pixel flickers
 
     def _camera_moved(self, gray):
         """Whether the camera moved by `static_camera` pixels since the last frame that counted
@@ -192,11 +285,15 @@ class OverlayAccumulator:
         c = np.cov(np.array(self.positions).T, bias=True)
         return 2 * np.sqrt(np.maximum(c[0, 0] * nx * nx + 2 * c[0, 1] * nx * ny + c[1, 1] * ny * ny, 0))
 
-    def add(self, gray):
+    def add(self, frame):
         """Overlay edges count only frames where the camera moved: on a still shot an overlay is
         undecidable.  Stuck pixels count every frame."""
+        gray = luma(frame)
         self.frames += 1
-        self.impulses += _impulses(gray, self.options["stuck_contrast"])
+        self.impulses += _impulses(frame, self.options["stuck_contrast"], self.options["stuck_size"])
+        if self.last is not None:
+            self.activity += cv2.absdiff(gray, self.last)
+        self.last = gray
         if not self._camera_moved(gray):
             return
         gx, gy = _gradients(gray)
@@ -209,9 +306,20 @@ class OverlayAccumulator:
         return self._overlays() | self._stuck()
 
     def _stuck(self):
-        if self.frames < self.options["static_min_frames"]:
+        """Blocks that stand out in nearly every frame.  On a shot where the camera does not move,
+        a dot of the scene does that too; there a stuck pixel must also be still while the
+        picture around it flickers (sensor noise, grain): under half its surroundings' frame-to-
+        frame change, where that is at least `stuck_flicker` levels (else: undecidable, not flagged)."""
+        opt = self.options
+        if self.frames < opt["static_min_frames"]:
             return np.zeros(self.impulses.shape, bool)
-        return self.impulses >= self.options["stuck_share"] * self.frames
+        stuck = self.impulses >= opt["stuck_share"] * self.frames
+        if self.count >= opt["static_min_frames"] or not stuck.any():
+            return stuck
+        flicker = self.activity / max(1, self.frames - 1)
+        around = cv2.dilate(flicker, _ring(opt["stuck_size"] + 2))  # the most flickering pixel of the ring
+        around = np.minimum(around, cv2.blur(flicker, (4 * opt["stuck_size"] + 5,) * 2) * 2)
+        return stuck & (around >= opt["stuck_flicker"]) & (flicker < 0.5 * around)
 
     def _overlays(self):
         opt = self.options
@@ -231,9 +339,19 @@ class OverlayAccumulator:
         shape = cv2.morphologyEx(edges.astype(np.uint8), cv2.MORPH_CLOSE, kernel) > 0
         shape = ndimage.binary_fill_holes(shape)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(shape.astype(np.uint8), connectivity=8)
-        keep = stats[:, cv2.CC_STAT_AREA] >= opt["min_area"]
-        keep[0] = False
-        return keep[labels]
+        # the shape an overlay's edges outline: a badge whose edges along the camera's motion did
+        # not show is still the box its other edges span
+        filled = np.zeros(shape.shape, np.uint8)
+        for i in np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= opt["min_area"]):
+            if i:
+                points = cv2.findNonZero((labels == i).astype(np.uint8))
+                cv2.fillConvexPoly(filled, cv2.convexHull(points), 1)
+        return filled > 0
+
+
+def luma(frame):
+    """The uint8 luma of an RGB frame (BT.601 weights; a grey frame as it is)."""
+    return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) if frame.ndim == 3 else frame
 
 
 def exclusion(shape, boxes):
@@ -260,7 +378,7 @@ def _neighbours(t, lo, hi, cuts):
 def detect(read, start, stop, frames, options, cut_threshold):
     """Yield (t, bool (H, W) mask) for t in [start, stop) of a `frames`-frame video.
 
-    `read(a, b)` yields the uint8 luma frames [a, b); `options` is a checked `automask` config
+    `read(a, b)` yields the uint8 RGB (or luma) frames [a, b); `options` is a checked `automask` config
     section (aivid.workflow.config), `cut_threshold` the plan's `shot_threshold` (the same cut
     detector as the plan's, aivid.repair.shots).  Two passes over the span (plus two frames of
     context each side): the first finds overlays and shot cuts, the second the transient defects,
@@ -271,50 +389,85 @@ def detect(read, start, stop, frames, options, cut_threshold):
     opt = options
     lo, hi = max(0, start - 2), min(frames, stop + 2)
     acc, thumbs = None, []
-    for gray in read(lo, hi):
+    for frame in read(lo, hi):
+        gray = luma(frame)
         if acc is None:
             acc = OverlayAccumulator(gray.shape, opt)
             allowed = exclusion(gray.shape, opt["exclude"])
         if "static" in opt["detectors"]:
-            acc.add(gray)
+            acc.add(frame)
         thumbs.append(thumbnail(gray))
     cuts = [lo + i for i in find_cuts(thumbs, cut_threshold)]
     static = acc.mask() if "static" in opt["detectors"] else np.zeros(allowed.shape, bool)
-    found = _transients(read, lo, hi, start, stop, cuts, opt) if "transient" in opt["detectors"] else None
+    found = None
+    if "transient" in opt["detectors"]:
+        found = _transients(map(luma, read(lo, hi)), lo, hi, start, stop, cuts, opt)
     for t in range(start, stop):
         mask = static | next(found) if found is not None else static.copy()
         yield t, mask & allowed
 
 
-def _transients(read, lo, hi, start, stop, cuts, opt):
+def _transients(frames, lo, hi, start, stop, cuts, opt):
     """Yield the transient mask of each frame in [start, stop).  Each frame needs its neighbours
-    (two either side) and the results of the frames before and after it."""
-    ring, results = {}, {}
-    source = enumerate(read(lo, hi), lo)
+    (two either side) and the results of the frames before and after it.  `frames` yields the
+    luma frames [lo, hi); their `Frame`s and masks are computed a few frames ahead on threads
+    (OpenCV lets go of the GIL), so memory stays a few frames."""
+    threads = max(1, min(4, len(os.sched_getaffinity(0))))
+    ahead = 2 * threads
+    source = enumerate(frames, lo)
     first, last = max(lo, start - 1), min(hi, stop + 1)
-    for t in range(first, last):
-        while max(ring, default=lo - 1) < min(hi - 1, t + 2):
-            i, gray = next(source)
-            ring[i] = gray
-        for old in [i for i in ring if i < t - 2]:
-            del ring[old]
-        pair = _neighbours(t, lo, hi, cuts)
-        empty = np.zeros(ring[t].shape, bool)
-        results[t] = transient_masks(ring[pair[0]], ring[t], ring[pair[1]], opt) if pair else (empty, empty)
-        if start <= t - 1 < stop:
-            yield _with_faint(results, t - 1, opt)
-        for old in [v for v in results if v < t - 1]:
-            del results[old]
-    if start <= last - 1 < stop:
-        yield _with_faint(results, last - 1, opt)
+    with ThreadPoolExecutor(threads) as prepare, ThreadPoolExecutor(threads) as compare:
+        prepared, pending, results = {}, {}, {}
+
+        def frame(i):
+            while max(prepared, default=lo - 1) < i:
+                j, gray = next(source)
+                prepared[j] = prepare.submit(Frame, gray, opt)
+            return prepared[i]
+
+        def masks(t, pair):
+            if pair is None:
+                empty = np.zeros(prepared[t].result().gray.shape, bool)
+                return empty, empty
+            return transient_masks(*(prepared[i].result() for i in (pair[0], t, pair[1])), opt)
+
+        for t in range(first, last):
+            for u in range(max(pending, default=first - 1) + 1, min(last, t + ahead + 1)):
+                pair = _neighbours(u, lo, hi, cuts)
+                for i in (pair or ()) + (u,):
+                    frame(i)
+                pending[u] = compare.submit(masks, u, pair)
+            results[t] = pending.pop(t).result()
+            for old in [i for i in prepared if i < t - 2]:
+                del prepared[old]
+            if start <= t - 1 < stop:
+                yield _with_faint(results, t - 1, opt)
+            for old in [v for v in results if v < t - 1]:
+                del results[old]
+        if start <= last - 1 < stop:
+            yield _with_faint(results, last - 1, opt)
 
 
 def _with_faint(results, t, opt):
     """Frame t's defects, plus its faint candidates within `hysteresis_reach` pixels of a defect
-    found in the frame before or after (temporal hysteresis: a scratch that fades over frames)."""
+    found in the frame before or after (temporal hysteresis: a scratch that fades over frames),
+    less the blobs that come back next to themselves: a find in frame t with something found
+    (or faint) within `repeat_reach` pixels in the frame before or after is a moving thing the
+    flow missed, not dust (which lands somewhere new each frame).  Lines (scratches) may repeat."""
     found, faint = results[t]
     around = [results[v][0] for v in (t - 1, t + 1) if v in results]
-    if not faint.any() or not around:
+    if not around:
+        return found
+    if found.any() and opt["repeat_reach"] > 0:
+        again = [results[v][0] for v in (t - 1, t + 1) if v in results]
+        reach = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * opt["repeat_reach"] + 1,) * 2)
+        near = cv2.dilate(np.logical_or.reduce(again).astype(np.uint8), reach) > 0
+        labels, stats = _components(found)
+        width, height = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+        line = (stats[:, cv2.CC_STAT_AREA] <= opt["line_width"] * np.maximum(width, height)) & \
+            (np.maximum(width, height) > 1.5 * opt["speck_size"])
+        found = found & ~(_holding(labels, near) & ~line)[labels]
+    if not faint.any():
         return found
     reach = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * opt["hysteresis_reach"] + 1,) * 2)
     near = cv2.dilate(np.logical_or.reduce(around).astype(np.uint8), reach) > 0
