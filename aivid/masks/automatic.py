@@ -216,24 +216,40 @@ def _ring(radius):
 
 
 def _impulses(frame, contrast, size):
-    """Pixels of blocks up to `size` pixels across that stand out from everything around them (a
-    ring just outside such a block) by more than `contrast` levels: in luma, or in chroma by half
-    as much (hot pixels of one colour, whose chroma 4:2:0 spreads over a pixel or two more; chroma
-    is looked at in half size, as 4:2:0 keeps it)."""
-    ycc = cv2.cvtColor(frame, cv2.COLOR_RGB2YCrCb) if frame.ndim == 3 else frame[..., None]
-    out = _standing_out(ycc[..., 0], _ring(size), contrast)
-    if ycc.shape[-1] == 3:
-        h, w = out.shape
-        half = cv2.resize(ycc[..., 1:], (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
-        ring = _ring(max(1, (size + 3) // 2))
-        chroma = _standing_out(half[..., 0], ring, contrast / 2) | _standing_out(half[..., 1], ring, contrast / 2)
-        out |= cv2.resize(chroma.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
-    return out
+    """(luma, chroma): pixels of blocks up to `size` pixels across that stand out from everything
+    around them (a ring just outside such a block) by more than `contrast` levels in luma (full
+    size), and in chroma by half as much (half size, as 4:2:0 keeps it: hot pixels of one colour,
+    whose chroma spreads over a pixel or two more; None for a grey frame)."""
+    if frame.ndim == 2:
+        return _standing_out(frame, size, contrast), None
+    ycc = cv2.cvtColor(frame, cv2.COLOR_RGB2YCrCb)
+    h, w = ycc.shape[:2]
+    half = cv2.resize(ycc[..., 1:], (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
+    ring = max(1, (size + 3) // 2)
+    chroma = _standing_out(half[..., 0], ring, contrast / 2) | _standing_out(half[..., 1], ring, contrast / 2)
+    return _standing_out(ycc[..., 0], size, contrast), chroma
 
 
-def _standing_out(channel, ring, contrast):
+def _ring_extremes(channel, radius):
+    """(max, min) over the ring at `radius` around each pixel (outside the frame: ignored), from
+    four shifted line filters (a ring-shaped kernel is many times slower)."""
+    line = 2 * radius + 1
+    h_hi, v_hi = cv2.dilate(channel, np.ones((1, line), np.uint8)), cv2.dilate(channel, np.ones((line, 1), np.uint8))
+    h_lo, v_lo = cv2.erode(channel, np.ones((1, line), np.uint8)), cv2.erode(channel, np.ones((line, 1), np.uint8))
+    hi, lo = np.zeros_like(channel), np.full_like(channel, 255)
+    r = radius
+    for out, pick, h, v in ((hi, np.maximum, h_hi, v_hi), (lo, np.minimum, h_lo, v_lo)):
+        pick(out[r:], h[:-r], out=out[r:])
+        pick(out[:-r], h[r:], out=out[:-r])
+        pick(out[:, r:], v[:, :-r], out=out[:, r:])
+        pick(out[:, :-r], v[:, r:], out=out[:, :-r])
+    return hi, lo
+
+
+def _standing_out(channel, radius, contrast):
+    hi, lo = _ring_extremes(channel, radius)
     g = channel.astype(np.int16)
-    return (g - cv2.dilate(channel, ring) > contrast) | (cv2.erode(channel, ring) - g > contrast)
+    return (g - hi > contrast) | (lo - g > contrast)
 
 
 def camera_shift(a, b):
@@ -250,6 +266,15 @@ def camera_shift(a, b):
     return np.median((moved - corners)[found, 0], axis=0)
 
 
+def overlay_features(frame, options):
+    """What `OverlayAccumulator.add` takes of a frame (RGB or luma), computed apart, on any
+    thread: its luma, half-size luma, standing-out blocks in luma and chroma, gradients."""
+    gray = luma(frame)
+    small = cv2.resize(gray, (gray.shape[1] // 2, gray.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    found, chroma = _impulses(frame, options["stuck_contrast"], options["stuck_size"])
+    return gray, small, found, chroma, _gradients(gray)
+
+
 class OverlayAccumulator:
     """Streams frames of one span and finds what stays put while the picture behind it moves,
     and stuck pixels: dots that stand out from their surroundings in nearly every frame."""
@@ -257,14 +282,13 @@ class OverlayAccumulator:
     def __init__(self, shape, options):
         self.options, self.count, self.frames, self.reference = options, 0, 0, None
         self.position, self.positions = np.zeros(2), []  # the camera's, in half-size pixels
-        self.gx, self.gy, self.energy = (np.zeros(shape, np.float64) for _ in range(3))
-        self.impulses = np.zeros(shape, np.int32)
+        self.gx, self.gy, self.energy = (np.zeros(shape, np.float32) for _ in range(3))
+        self.impulses, self.chroma = np.zeros(shape, np.int32), None
         self.activity, self.last = np.zeros(shape, np.float32), None  # how much each pixel flickers
 
-    def _camera_moved(self, gray):
+    def _camera_moved(self, small):
         """Whether the camera moved by `static_camera` pixels since the last frame that counted
-        (at half size): a slow pan counts every few frames, a still shot none."""
-        small = cv2.resize(gray, (gray.shape[1] // 2, gray.shape[0] // 2), interpolation=cv2.INTER_AREA)
+        (`small`: the frame at half size): a slow pan counts every few frames, a still shot none."""
         if self.reference is None:
             self.reference = small
             return False
@@ -285,18 +309,23 @@ class OverlayAccumulator:
         c = np.cov(np.array(self.positions).T, bias=True)
         return 2 * np.sqrt(np.maximum(c[0, 0] * nx * nx + 2 * c[0, 1] * nx * ny + c[1, 1] * ny * ny, 0))
 
-    def add(self, frame):
-        """Overlay edges count only frames where the camera moved: on a still shot an overlay is
-        undecidable.  Stuck pixels count every frame."""
-        gray = luma(frame)
+    def add(self, features):
+        """Add one frame's `overlay_features` (or the frame: computed here).  Overlay edges count
+        only frames where the camera moved: on a still shot an overlay is undecidable.  Stuck
+        pixels count every frame."""
+        if isinstance(features, np.ndarray):
+            features = overlay_features(features, self.options)
+        gray, small, found, chroma, (gx, gy) = features
         self.frames += 1
-        self.impulses += _impulses(frame, self.options["stuck_contrast"], self.options["stuck_size"])
+        self.impulses += found
+        if chroma is not None:
+            self.chroma = np.zeros(chroma.shape, np.int32) if self.chroma is None else self.chroma
+            self.chroma += chroma
         if self.last is not None:
             self.activity += cv2.absdiff(gray, self.last)
         self.last = gray
-        if not self._camera_moved(gray):
+        if not self._camera_moved(small):
             return
-        gx, gy = _gradients(gray)
         self.gx += gx
         self.gy += gy
         self.energy += gx * gx + gy * gy
@@ -314,6 +343,9 @@ class OverlayAccumulator:
         if self.frames < opt["static_min_frames"]:
             return np.zeros(self.impulses.shape, bool)
         stuck = self.impulses >= opt["stuck_share"] * self.frames
+        if self.chroma is not None:
+            chroma = (self.chroma >= opt["stuck_share"] * self.frames).astype(np.uint8)
+            stuck |= cv2.resize(chroma, stuck.shape[::-1], interpolation=cv2.INTER_NEAREST) > 0
         if self.count >= opt["static_min_frames"] or not stuck.any():
             return stuck
         flicker = self.activity / max(1, self.frames - 1)
@@ -378,7 +410,8 @@ def _neighbours(t, lo, hi, cuts):
 def detect(read, start, stop, frames, options, cut_threshold):
     """Yield (t, bool (H, W) mask) for t in [start, stop) of a `frames`-frame video.
 
-    `read(a, b)` yields the uint8 RGB (or luma) frames [a, b); `options` is a checked `automask` config
+    `read(a, b, colour=True)` yields the uint8 RGB (or luma) frames [a, b) (luma where `colour`
+    is False, or any frames: they are made luma); `options` is a checked `automask` config
     section (aivid.workflow.config), `cut_threshold` the plan's `shot_threshold` (the same cut
     detector as the plan's, aivid.repair.shots).  Two passes over the span (plus two frames of
     context each side): the first finds overlays and shot cuts, the second the transient defects,
@@ -388,23 +421,44 @@ def detect(read, start, stop, frames, options, cut_threshold):
 
     opt = options
     lo, hi = max(0, start - 2), min(frames, stop + 2)
-    acc, thumbs = None, []
-    for frame in read(lo, hi):
-        gray = luma(frame)
-        if acc is None:
-            acc = OverlayAccumulator(gray.shape, opt)
-            allowed = exclusion(gray.shape, opt["exclude"])
-        if "static" in opt["detectors"]:
-            acc.add(frame)
-        thumbs.append(thumbnail(gray))
+    static = "static" in opt["detectors"]
+    acc, thumbs, shape = None, [], None
+    work = (lambda f: overlay_features(f, opt)) if static else (lambda f: (luma(f),))
+    with ThreadPoolExecutor(_threads()) as pool:
+        for features in _ahead(pool, work, read(lo, hi, colour=static), 2 * _threads()):
+            shape = features[0].shape
+            if static:
+                acc = acc or OverlayAccumulator(shape, opt)
+                acc.add(features)
+            thumbs.append(thumbnail(features[0]))
     cuts = [lo + i for i in find_cuts(thumbs, cut_threshold)]
-    static = acc.mask() if "static" in opt["detectors"] else np.zeros(allowed.shape, bool)
+    allowed = exclusion(shape, opt["exclude"])
+    fixed = acc.mask() if static else np.zeros(shape, bool)
     found = None
     if "transient" in opt["detectors"]:
-        found = _transients(map(luma, read(lo, hi)), lo, hi, start, stop, cuts, opt)
+        found = _transients(map(luma, read(lo, hi, colour=False)), lo, hi, start, stop, cuts, opt)
     for t in range(start, stop):
-        mask = static | next(found) if found is not None else static.copy()
+        mask = fixed | next(found) if found is not None else fixed.copy()
         yield t, mask & allowed
+
+
+def _threads():
+    """Threads for the detectors' per-frame work (OpenCV lets go of the GIL): the cores this
+    process may use, at most 4."""
+    return max(1, min(4, len(os.sched_getaffinity(0))))
+
+
+def _ahead(pool, work, items, depth):
+    """`work(item)` for each item on `pool`, up to `depth` items ahead, yielded in order."""
+    from collections import deque
+
+    queue = deque()
+    for item in items:
+        queue.append(pool.submit(work, item))
+        if len(queue) > depth:
+            yield queue.popleft().result()
+    while queue:
+        yield queue.popleft().result()
 
 
 def _transients(frames, lo, hi, start, stop, cuts, opt):
@@ -412,7 +466,7 @@ def _transients(frames, lo, hi, start, stop, cuts, opt):
     (two either side) and the results of the frames before and after it.  `frames` yields the
     luma frames [lo, hi); their `Frame`s and masks are computed a few frames ahead on threads
     (OpenCV lets go of the GIL), so memory stays a few frames."""
-    threads = max(1, min(4, len(os.sched_getaffinity(0))))
+    threads = _threads()
     ahead = 2 * threads
     source = enumerate(frames, lo)
     first, last = max(lo, start - 1), min(hi, stop + 1)
@@ -449,6 +503,22 @@ def _transients(frames, lo, hi, start, stop, cuts, opt):
 
 
 def _with_faint(results, t, opt):
+    """`_near_in_time` on the box around frame t's finds and faint candidates (whole frames of
+    labels cost more than the rest of the step)."""
+    found, faint = results[t]
+    box = cv2.boundingRect((found | faint).view(np.uint8))
+    if box[2] == 0:
+        return found
+    pad = max(opt["repeat_reach"], opt["hysteresis_reach"]) + 1
+    h, w = found.shape
+    x0, y0, x1, y1 = max(0, box[0] - pad), max(0, box[1] - pad), min(w, box[0] + box[2] + pad), min(h, box[1] + box[3] + pad)
+    crop = {v: (results[v][0][y0:y1, x0:x1], results[v][1][y0:y1, x0:x1]) for v in (t - 1, t, t + 1) if v in results}
+    out = np.zeros_like(found)
+    out[y0:y1, x0:x1] = _near_in_time(crop, t, opt)
+    return out
+
+
+def _near_in_time(results, t, opt):
     """Frame t's defects, plus its faint candidates within `hysteresis_reach` pixels of a defect
     found in the frame before or after (temporal hysteresis: a scratch that fades over frames),
     less the blobs that come back next to themselves: a find in frame t with something found
@@ -481,6 +551,6 @@ def detect_span(frames, overrides=None):
     from aivid.workflow.config import section
 
     frames = list(frames)
-    read = lambda a, b: iter(frames[a:b])  # noqa: E731
+    read = lambda a, b, colour=True: iter(frames[a:b])  # noqa: E731
     options, cuts = section("automask", overrides), section("plan")["shot_threshold"]
     return np.stack([m for _, m in detect(read, 0, len(frames), len(frames), options, cuts)])

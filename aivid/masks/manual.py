@@ -114,9 +114,13 @@ class AutoMask(MaskSource):
         self.path, self.frames, self.options, self.cut_threshold = path, frames, options, cut_threshold
         self.name = f"automask of {path}"
 
-    def _read(self, a, b):
-        for _, block in iter_frame_blocks(self.path, a, b, pix_fmt="rgb24"):
-            yield from (frame.copy() for frame in block)
+    def _read(self, a, b, colour=True):
+        if colour:
+            for _, block in iter_frame_blocks(self.path, a, b, pix_fmt="rgb24"):
+                yield from (frame.copy() for frame in block)
+        else:
+            for _, block in iter_frame_blocks(self.path, a, b, pix_fmt="gray"):
+                yield from (frame[..., 0].copy() for frame in block)
 
     def blocks(self, start, stop, block=16):
         from aivid.masks.automatic import detect
