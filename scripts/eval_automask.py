@@ -60,13 +60,15 @@ def main():
             rows = []
             for seed in args.seeds:
                 video, defects = evaluate.inject(frames, kind, np.random.default_rng(seed))
-                rows.append(evaluate.score(run(evaluate.through_h264(video)), defects))
+                encoded = evaluate.through_h264(video)
+                defects, erased = evaluate.visible(defects, encoded, clean)
+                rows.append({**evaluate.score(run(encoded), defects), "erased": erased})
             row = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
             table[kind].append(row)
-            print(f"{name:26s} {kind:12s} {row['recall']:7.3f} {row['coverage']:8.3f} {row['precision']:9.3f}",
-                  flush=True)
+            print(f"{name:26s} {kind:12s} {row['recall']:7.3f} {row['coverage']:8.3f} {row['precision']:9.3f}"
+                  f"  ({row['erased']:.0f} erased by the encoder)", flush=True)
     for kind, rows in table.items():
-        mean = {k: np.mean([r[k] for r in rows]) for k in rows[0]}
+        mean = {k: np.mean([r[k] for r in rows]) for k in ("recall", "coverage", "precision")}
         worst = min(r["recall"] for r in rows)
         print(f"{'mean':26s} {kind:12s} {mean['recall']:7.3f} {mean['coverage']:8.3f} {mean['precision']:9.3f}"
               f"  (lowest recall {worst:.3f})")

@@ -18,6 +18,8 @@ Kinds (every size and contrast drawn at random within the ranges below):
     logo-opaque  an opaque coloured badge with text, every frame
     blemish      sensor dust: soft dark blobs (6-30 px) darkening the picture 15-40 %, every frame
 
+A defect's pixels are those the encoded file shows (`visible`: where the defected and the clean
+encode differ by VISIBLE levels); a defect the encoder erased is not counted.
 Scores per kind: recall (share of defect-frames where at least half the defect's pixels lie within
 2 px of a flagged pixel), coverage (share of all defect pixels so covered), precision (flagged
 pixels within 3 px of a defect pixel of their frame, over all flagged pixels).  Clean: flagged
@@ -196,6 +198,25 @@ def inject(clean, kind, rng):
     draw = Drawing(clean)
     DRAW[kind](draw, rng)
     return draw.result()
+
+
+def visible(defects, encoded, encoded_clean):
+    """The defects as the encoded file shows them: each one's pixels (grown by one, for the
+    encoder's smear) where the defected and the clean encode differ by VISIBLE levels or more
+    (persistent ones: in half the frames); defects the encoder erased are left out.
+    Returns (defects, how many were left out)."""
+    change = np.abs(encoded.astype(np.int16) - encoded_clean.astype(np.int16)).max(axis=-1) >= VISIBLE
+    kept, erased = [], 0
+    grow = np.ones((3, 3), np.uint8)
+    for frames, px in defects:
+        near = cv2.dilate(px.astype(np.uint8), grow) > 0
+        shown = change[frames].any(axis=0) if frames is not None else change.mean(axis=0) >= 0.5
+        shown &= near
+        if shown.any():
+            kept.append((frames, shown))
+        else:
+            erased += 1
+    return kept, erased
 
 
 def _near(mask, pixels):
