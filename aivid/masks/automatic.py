@@ -378,7 +378,17 @@ class OverlayAccumulator:
             if i:
                 points = cv2.findNonZero((labels == i).astype(np.uint8))
                 cv2.fillConvexPoly(filled, cv2.convexHull(points), 1)
-        return filled > 0
+        filled = filled > 0
+        if filled.any() and opt["static_still"] > 0:
+            # an opaque overlay's inside: pixels that hardly change from frame to frame while the
+            # picture moves, joined to the overlay edges found (a small patch, not the sky)
+            flicker = self.activity / max(1, self.frames - 1)
+            still = (flicker < opt["static_still"]).astype(np.uint8)
+            _, labels, stats, _ = cv2.connectedComponentsWithStats(still, connectivity=4)
+            touching = _holding(labels, cv2.dilate(filled.view(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+            small = stats[:, cv2.CC_STAT_AREA] <= opt["static_still_area"] * still.size
+            filled |= (touching & small)[labels]
+        return filled
 
 
 def luma(frame):
