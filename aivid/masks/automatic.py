@@ -236,7 +236,8 @@ def _ring_extremes(channel, radius):
     line = 2 * radius + 1
     h_hi, v_hi = cv2.dilate(channel, np.ones((1, line), np.uint8)), cv2.dilate(channel, np.ones((line, 1), np.uint8))
     h_lo, v_lo = cv2.erode(channel, np.ones((1, line), np.uint8)), cv2.erode(channel, np.ones((line, 1), np.uint8))
-    hi, lo = np.zeros_like(channel), np.full_like(channel, 255)
+    top = 255 if channel.dtype == np.uint8 else np.inf
+    hi, lo = np.full_like(channel, -top if top == np.inf else 0), np.full_like(channel, top)
     r = radius
     for out, pick, h, v in ((hi, np.maximum, h_hi, v_hi), (lo, np.minimum, h_lo, v_lo)):
         pick(out[r:], h[:-r], out=out[r:])
@@ -346,12 +347,29 @@ class OverlayAccumulator:
         if self.chroma is not None:
             chroma = (self.chroma >= opt["stuck_share"] * self.frames).astype(np.uint8)
             stuck |= cv2.resize(chroma, stuck.shape[::-1], interpolation=cv2.INTER_NEAREST) > 0
-        if self.count >= opt["static_min_frames"] or not stuck.any():
-            return stuck
         flicker = self.activity / max(1, self.frames - 1)
+        if self.count >= opt["static_min_frames"]:
+            return stuck | self._still_blocks(flicker)
+        if not stuck.any():
+            return stuck
         around = cv2.dilate(flicker, _ring(opt["stuck_size"] + 2))  # the most flickering pixel of the ring
         around = np.minimum(around, cv2.blur(flicker, (4 * opt["stuck_size"] + 5,) * 2) * 2)
         return stuck & (around >= opt["stuck_flicker"]) & (flicker < 0.5 * around)
+
+    def _still_blocks(self, flicker):
+        """On a moving shot: blocks up to `stuck_size` that keep their value while everything
+        around them changes (every pixel of the ring just outside changes by `stuck_moving` levels
+        a frame on average, the block by under a third of that) — a stuck pixel of any colour,
+        whether or not it stands out from the picture."""
+        opt = self.options
+        _, around = _ring_extremes(flicker, opt["stuck_size"])
+        still = (around >= opt["stuck_moving"]) & (flicker < around / 3)
+        if not still.any():
+            return still
+        labels, stats = _components(still)
+        small = (stats[:, cv2.CC_STAT_WIDTH] <= opt["stuck_size"]) & (stats[:, cv2.CC_STAT_HEIGHT] <= opt["stuck_size"])
+        small[0] = False
+        return small[labels]
 
     def _overlays(self):
         opt = self.options
