@@ -148,8 +148,7 @@ def transient_masks(prev, cur, nxt, options):
     window = max(15, 2 * opt["speck_size"] + 1)
     if s < 1:
         busy = cv2.resize(busy, cur.small.shape[::-1], interpolation=cv2.INTER_AREA)
-    local = _sample(cv2.medianBlur(busy, min(255, _odd(window * s))), sx, sy) if s < 1 else \
-        cv2.medianBlur(busy, min(255, _odd(window)))[ys, xs].astype(np.float32)
+    local = _sample(cv2.medianBlur(busy, min(255, _odd(window * s))), sx, sy)
     level = np.maximum(sigma, local)
     consistent = np.abs(p["gray"] - n["gray"]) <= opt["agreement"] * least + sigma
     # a speck or scratch is a small structure of its own: a top-hat the neighbours do not have,
@@ -198,21 +197,20 @@ def _sizes(stats, opt):
     area = stats[:, cv2.CC_STAT_AREA]
     reach = 1.5 * opt["speck_size"]
     speck = (width <= reach) & (height <= reach)
-    line = area <= opt["line_width"] * np.maximum(width, height)
     speck_px = 2 * opt["speck_radius"] + 1
-    return (area >= opt["min_area"]) & (speck | line), (width <= speck_px) & (height <= speck_px)
+    return (area >= opt["min_area"]) & (speck | _lines(stats, opt)), (width <= speck_px) & (height <= speck_px)
+
+
+def _lines(stats, opt):
+    """Per component: a line (scratch): longer than a speck can be, at most `line_width` thick
+    on average."""
+    longest = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
+    return (stats[:, cv2.CC_STAT_AREA] <= opt["line_width"] * longest) & (longest > 1.5 * opt["speck_size"])
 
 
 def _gradients(gray):
     g = gray.astype(np.float32)
     return cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
-
-
-def _ring(radius):
-    """The pixels at exactly `radius` (chessboard distance) from the centre."""
-    ring = np.ones((2 * radius + 1,) * 2, np.uint8)
-    ring[1:-1, 1:-1] = 0
-    return ring
 
 
 def _impulses(frame, contrast, size):
@@ -236,8 +234,8 @@ def _ring_extremes(channel, radius):
     line = 2 * radius + 1
     h_hi, v_hi = cv2.dilate(channel, np.ones((1, line), np.uint8)), cv2.dilate(channel, np.ones((line, 1), np.uint8))
     h_lo, v_lo = cv2.erode(channel, np.ones((1, line), np.uint8)), cv2.erode(channel, np.ones((line, 1), np.uint8))
-    top = 255 if channel.dtype == np.uint8 else np.inf
-    hi, lo = np.full_like(channel, -top if top == np.inf else 0), np.full_like(channel, top)
+    low, high = (0, 255) if channel.dtype == np.uint8 else (-np.inf, np.inf)
+    hi, lo = np.full_like(channel, low), np.full_like(channel, high)
     r = radius
     for out, pick, h, v in ((hi, np.maximum, h_hi, v_hi), (lo, np.minimum, h_lo, v_lo)):
         pick(out[r:], h[:-r], out=out[r:])
@@ -311,11 +309,8 @@ class OverlayAccumulator:
         return 2 * np.sqrt(np.maximum(c[0, 0] * nx * nx + 2 * c[0, 1] * nx * ny + c[1, 1] * ny * ny, 0))
 
     def add(self, features):
-        """Add one frame's `overlay_features` (or the frame: computed here).  Overlay edges count
-        only frames where the camera moved: on a still shot an overlay is undecidable.  Stuck
-        pixels count every frame."""
-        if isinstance(features, np.ndarray):
-            features = overlay_features(features, self.options)
+        """Add one frame's `overlay_features`.  Overlay edges count only frames where the camera
+        moved: on a still shot an overlay is undecidable.  Stuck pixels count every frame."""
         gray, small, found, chroma, (gx, gy) = features
         self.frames += 1
         self.impulses += found
@@ -352,7 +347,7 @@ class OverlayAccumulator:
             return stuck | self._still_blocks(flicker)
         if not stuck.any():
             return stuck
-        around = cv2.dilate(flicker, _ring(opt["stuck_size"] + 2))  # the most flickering pixel of the ring
+        around, _ = _ring_extremes(flicker, opt["stuck_size"] + 2)  # the most flickering pixel of the ring
         around = np.minimum(around, cv2.blur(flicker, (4 * opt["stuck_size"] + 5,) * 2) * 2)
         return stuck & (around >= opt["stuck_flicker"]) & (flicker < 0.5 * around)
 
@@ -561,10 +556,7 @@ def _near_in_time(results, t, opt):
         reach = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * opt["repeat_reach"] + 1,) * 2)
         near = cv2.dilate(np.logical_or.reduce(again).astype(np.uint8), reach) > 0
         labels, stats = _components(found)
-        width, height = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
-        line = (stats[:, cv2.CC_STAT_AREA] <= opt["line_width"] * np.maximum(width, height)) & \
-            (np.maximum(width, height) > 1.5 * opt["speck_size"])
-        found = found & ~(_holding(labels, near) & ~line)[labels]
+        found = found & ~(_holding(labels, near) & ~_lines(stats, opt))[labels]
     if not faint.any():
         return found
     reach = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * opt["hysteresis_reach"] + 1,) * 2)

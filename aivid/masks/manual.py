@@ -115,12 +115,8 @@ class AutoMask(MaskSource):
         self.name = f"automask of {path}"
 
     def _read(self, a, b, colour=True):
-        if colour:
-            for _, block in iter_frame_blocks(self.path, a, b, pix_fmt="rgb24"):
-                yield from (frame.copy() for frame in block)
-        else:
-            for _, block in iter_frame_blocks(self.path, a, b, pix_fmt="gray"):
-                yield from (frame[..., 0].copy() for frame in block)
+        for _, block in iter_frame_blocks(self.path, a, b, pix_fmt="rgb24" if colour else "gray"):
+            yield from (frame.copy() if colour else frame[..., 0].copy() for frame in block)
 
     def blocks(self, start, stop, block=16):
         from aivid.masks.automatic import detect
