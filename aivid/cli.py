@@ -131,6 +131,56 @@ def automask(video, out, detectors, exclude, span, preview):
 
 @main.command()
 @click.argument("video", type=click.Path(dir_okay=False))
+@click.option("--box", nargs=4, type=int, metavar="X Y W H", help="The object's box on --frame.")
+@click.option("--point", "points", multiple=True, nargs=2, type=float, metavar="X Y",
+              help="A pixel on the object (repeatable; SAM2 models only).")
+@click.option("--frame", "frame", type=int, required=True, help="The frame the box or points are given on.")
+@click.option("--frames", nargs=2, type=int, metavar="START STOP",
+              help="Track over these frames (stop exclusive) instead of the shot around --frame.")
+@click.option("--model", help="classical or a SAM2 model: hub id or local folder (default: track.model of the config schema).")
+@click.option("--width", type=int, help="Working width (default: track.width of the config schema).")
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Mask video to write (.mkv).")
+@click.option("--preview", type=click.Path(dir_okay=False), help="Also write a contact sheet PNG of the mask.")
+@user_errors
+def track(video, box, points, frame, frames, model, width, out, preview):
+    """Follow an object through its shot in VIDEO and write a lossless grey mask video (255 = object)
+    the size and length of VIDEO: the object is given by a box (or points) on one frame."""
+    import numpy as np
+
+    from aivid.errors import AividError
+    from aivid.masks.track import check_tracked, full_size, region_span, track_small
+    from aivid.media.encode import encode_frames
+    from aivid.media.probe import probe as probe_video
+    from aivid.workflow.config import section
+
+    if not out.lower().endswith(".mkv"):
+        raise AividError(out, "the mask is lossless FFV1 and needs a .mkv file name")
+    info = probe_video(video)
+    chosen = {k: v for k, v in (("model", model), ("width", width)) if v is not None}
+    options = section("track", chosen, source="--model/--width")
+    region = {"track": True, "frame": frame, **({"box": list(box)} if box else {}),
+              **({"points": [list(p) for p in points]} if points else {}),
+              **({"frames": list(frames)} if frames else {})}
+    check_tracked(region, None, info.width, info.height, info.frames, options["model"], f"{video}: --box/--point")
+    a, b = region_span(video, info, region, section("plan")["shot_threshold"])
+    masks = track_small(video, info, region, a, b, options)
+
+    def blocks():
+        empty = np.zeros((info.height, info.width), np.uint8)
+        for t in range(info.frames):
+            yield (full_size(masks[t - a], info.width, info.height) * np.uint8(255)) if a <= t < b else empty
+
+    n = encode_frames(blocks(), out, info.width, info.height, info.fps, gray=True)
+    if preview:
+        from aivid.masks.preview import contact_sheet
+
+        contact_sheet(video, out, preview)
+    click.echo(json.dumps({"mask": out, "frames": n, "tracked": [a, b], "empty_frames": int((~masks.any(axis=(1, 2))).sum()),
+                           "model": options["model"], "preview": preview}))
+
+
+@main.command()
+@click.argument("video", type=click.Path(dir_okay=False))
 @click.argument("mask", type=click.Path(dir_okay=False))
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="PNG to write.")
 @click.option("--frames", "count", type=int, default=12, show_default=True, help="Frames on the sheet.")

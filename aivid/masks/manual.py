@@ -31,9 +31,11 @@ class MaskSource(abc.ABC):
 class BoxRegions(MaskSource):
     """Rectangles [x, y, w, h], each over frames [start, stop) (default: every frame)."""
 
-    def __init__(self, regions, width, height, frames, where="config"):
+    def __init__(self, regions, width, height, frames, where="config", numbers=None):
         self.width, self.height, self.regions, self.name = width, height, [], f"{where}: regions"
-        for i, region in enumerate(regions):
+        for i, region in zip(numbers or range(len(regions)), regions):
+            if not region.get("box"):
+                raise AividError(where, f"region {i}: needs a box (or `track: true` with points)")
             x, y, w, h = region["box"]
             a, b = region.get("frames") or (0, frames)
             if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > width or y + h > height:
@@ -129,15 +131,60 @@ class AutoMask(MaskSource):
                 buffer = []
 
 
-def mask_sources(video_cfg, info, mask_threshold, cut_threshold, where="config"):
+class TrackedRegions(MaskSource):
+    """Regions followed through their shots (aivid.masks.track): their prompts are checked when
+    made; `stores` are the tracked masks (results/NAME/regions/R/mask.zarr, at the tracker's
+    working size, scaled to the video's here) that a segment's mask reads."""
+
+    def __init__(self, regions, width, height, frames, model, stores=(), where="config"):
+        from aivid.masks.track import check_tracked
+
+        self.width, self.height, self.name = width, height, f"{where}: tracked regions"
+        for i, region in regions:
+            check_tracked(region, i, width, height, frames, model, where)
+        self.spans = [r.get("frames") for _, r in regions]
+        self.stores = list(stores)
+
+    def may_touch(self, start, stop):
+        # without `frames`, a region's span is its shot, known once it is tracked
+        return any(span is None or max(span[0], start) < min(span[1], stop) for span in self.spans)
+
+    def blocks(self, start, stop, block=16):
+        from aivid.masks.track import full_size
+        from aivid.media.lazy import LazyVideo
+
+        opened = [LazyVideo.open(path) for path in self.stores]
+        for t0 in range(start, stop, block):
+            n = min(block, stop - t0)
+            out = np.zeros((n, self.height, self.width), bool)
+            for store in opened:
+                a, b = store.attrs["start"], store.attrs["stop"]
+                lo, hi = max(a, t0), min(b, t0 + n)
+                if lo < hi:
+                    for t, mask in zip(range(lo, hi), store[lo - a : hi - a].numpy()[..., 0]):
+                        out[t - t0] |= full_size(mask > 127, self.width, self.height)
+            yield t0, out
+
+
+def mask_sources(video_cfg, info, mask_threshold, cut_threshold, where="config", track_model="classical",
+                 tracks=()):
     """The mask sources one video's checked configuration names (mask files cut at
-    `mask_threshold`; automatic masks cut their shots at the plan's `cut_threshold`)."""
+    `mask_threshold`; automatic masks cut their shots at the plan's `cut_threshold`; tracked
+    regions, checked for `track_model`, read the stores `tracks`)."""
+    from aivid.masks.track import is_tracked
+
     sources = []
     automask = video_cfg["automask"]
     if automask["enabled"]:
         sources.append(AutoMask(info.path, info.frames, automask, cut_threshold))
-    if video_cfg.get("regions"):
-        sources.append(BoxRegions(video_cfg["regions"], info.width, info.height, info.frames, where))
+    regions = list(enumerate(video_cfg.get("regions") or []))
+    boxes = [(i, r) for i, r in regions if not is_tracked(r)]
+    tracked = [(i, r) for i, r in regions if is_tracked(r)]
+    if boxes:
+        sources.append(BoxRegions([r for _, r in boxes], info.width, info.height, info.frames, where,
+                                  [i for i, _ in boxes]))
+    if tracked or tracks:
+        sources.append(TrackedRegions(tracked, info.width, info.height, info.frames, track_model, tracks, where))
     if video_cfg.get("mask"):
         sources.append(MaskFile(video_cfg["mask"], info.width, info.height, info.frames, mask_threshold))
     return sources

@@ -165,7 +165,7 @@ def prepare_video(name, config, root="results", where="config", write=True):
     data = probe_cached(video["path"], Path(root) / name / "probe.json", write)
     info = cached_info(data)
     sources = mask_sources(video, info, config["mask"]["threshold"], config["plan"]["shot_threshold"],
-                           where=f"{where}: videos.{name}")
+                           where=f"{where}: videos.{name}", track_model=config["track"]["model"])
     segments = plan_segments(info.frames, info.fps, data["safe_keys"], config["segments"]["seconds"],
                              keyframe_aligned=not config["output"]["lossless"])
     _write_if_changed(Path(root) / name / "segments.json", segments, write)
@@ -225,11 +225,32 @@ def plan_options(inpaint):
     return {k: inpaint[k] for k in ("backend", "crop", "auto_transient_frames", "auto_seen_ratio", "auto_generative")}
 
 
+def fixed_regions(video):
+    """A video's regions that are fixed boxes (the others are tracked, and reach a segment's mask
+    through their own job's store)."""
+    from aivid.masks.track import is_tracked
+
+    return [r for r in video.get("regions") or [] if not is_tracked(r)]
+
+
+def tracked_regions(video):
+    """{index: region} of a video's tracked regions (the index names results/NAME/regions/R)."""
+    from aivid.masks.track import is_tracked
+
+    return {str(i): r for i, r in enumerate(video.get("regions") or []) if is_tracked(r)}
+
+
 def stage_settings(config, name):
-    """The settings each stage of one video depends on (editing one re-runs that stage onwards)."""
+    """The settings each stage of one video depends on (editing one re-runs that stage onwards;
+    editing one tracked region re-runs that region's track, and the masks of the segments it
+    meets, through its store)."""
     video = config["videos"][name]
+    tracks = {f"track/{i}": {"region": region, "track": config["track"],
+                             "shot_threshold": config["plan"]["shot_threshold"]}
+              for i, region in tracked_regions(video).items()}
     return {
-        "mask": {"mask": config["mask"], "regions": video.get("regions"), "file": video.get("mask"),
+        **tracks,
+        "mask": {"mask": config["mask"], "regions": fixed_regions(video), "file": video.get("mask"),
                  "automask": video["automask"], "shot_threshold": config["plan"]["shot_threshold"],
                  "segments": config["segments"], "lossless": config["output"]["lossless"]},
         "plan": {"plan": config["plan"], "inpaint": plan_options(config["inpaint"])},

@@ -55,12 +55,24 @@ def mask(sm):
 
     info, seg = _info(sm.input.probe), _segment(sm)
     sources = mask_sources(sm.params.video, info, sm.params.mask["threshold"], sm.params.shot_threshold,
-                           where=f"videos.{sm.wildcards.video}")
+                           where=f"videos.{sm.wildcards.video}", tracks=list(sm.input.tracks))
     summary = build_segment_mask(sources, seg["start"], seg["stop"], info.width, info.height, info.fps,
                                  sm.output.store, sm.params.mask["dilate"])
     write_json(summary, sm.output.summary)
     log.info("segment %s: %d masked frames, %.4f%% of pixels", sm.wildcards.seg,
              len(summary["active_frames"]), 100 * summary["masked_fraction"])
+
+
+def track(sm):
+    from aivid.masks.track import track_region
+
+    info = _info(sm.input.probe)
+    summary = track_region(info.path, info, sm.params.region, sm.params.track, sm.params.shot_threshold,
+                           sm.output.store)
+    write_json(summary, sm.output.summary)
+    log.info("region %s: tracked frames %d-%d from frame %d (%s, %.1f s); %d frames without the object",
+             sm.wildcards.region, summary["start"], summary["stop"], summary["frame"], summary["tracker"],
+             summary["seconds"], summary["empty_frames"])
 
 
 def plan(sm):
@@ -252,7 +264,7 @@ def output_spans(info, segments, pieces, plans):
     return whole, spans
 
 
-DOING = {"report_pages": "making the report pages", "mask": "building the mask", "plan": "planning", "decode": "decoding the repair box",
+DOING = {"report_pages": "making the report pages", "track": "tracking a region", "mask": "building the mask", "plan": "planning", "decode": "decoding the repair box",
          "inpaint": "inpainting a window", "prompt": "encoding the prompts", "blend": "blending the repair",
          "piece": "encoding a repaired segment", "concat": "joining the output"}
 FULL = (errno.ENOSPC, errno.EDQUOT)

@@ -12,7 +12,12 @@ from aivid.repair.backends import backend_class
 from aivid.repair.plan import window_of
 from aivid.repair.prompts import prompt_key, prompt_options
 from aivid.workflow import steps
-from aivid.workflow.config import checked_config, plan_options
+from aivid.workflow.config import (
+    checked_config,
+    fixed_regions,
+    plan_options,
+    tracked_regions,
+)
 from aivid.workflow.runlock import claim_run_directory
 from aivid.workflow.steps import user_error
 
@@ -50,6 +55,7 @@ VIDEOS = CONFIG["videos"]
 wildcard_constraints:
     video="|".join(map(re.escape, VIDEOS)) if VIDEOS else "NONE",
     seg=r"\d+",
+    region=r"\d+",
     win=r"[A-Za-z0-9]+",
 
 
@@ -68,6 +74,36 @@ def mask_inputs(wildcards):
     """The mask file (if any) is an input, so editing it re-runs the mask and what follows."""
     mask = VIDEOS[wildcards.video].get("mask")
     return [mask] if mask else []
+
+
+def mask_video(wildcards):
+    """A video's settings for its segments' masks: tracked regions come in through their stores."""
+    video = VIDEOS[wildcards.video]
+    return {**video, "regions": fixed_regions(video)}
+
+
+def tracked_masks(wildcards):
+    """The stores of the tracked regions whose frames meet this segment: a region's span (its
+    shot) is known once it is tracked (`track` is a checkpoint), so a segment it never reaches
+    neither waits for it nor re-runs when it changes."""
+    segment = json.loads(Path(f"results/{wildcards.video}/segments.json").read_text())[
+        int(wildcards.seg)
+    ]
+    found = []
+    for region in tracked_regions(VIDEOS[wildcards.video]):
+        job = checkpoints.track.get(video=wildcards.video, region=region)
+        span = json.loads(Path(job.output.summary).read_text())
+        if max(span["start"], segment["start"]) < min(span["stop"], segment["stop"]):
+            found.append(job.output.store)
+    return found
+
+
+def track_gpu(wildcards):
+    """A SAM2 track holds the `gpu` resource where it runs on one; the classical tracker does not."""
+    from aivid.masks.track import torch_device
+
+    model = CONFIG["track"]["model"]
+    return int(model != "classical" and torch_device(CONFIG["track"]["device"]) != "cpu")
 
 
 def segment_ids(wildcards):

@@ -4,6 +4,7 @@ rule mask:
         probe="results/{video}/probe.json",
         segments="results/{video}/segments.json",
         files=mask_inputs,
+        tracks=tracked_masks,
         settings=settings("mask"),
     output:
         store=directory("results/{video}/seg{seg}/mask.zarr"),
@@ -12,7 +13,7 @@ rule mask:
         "logs/{video}/seg{seg}/mask.log",
     priority: 1
     params:
-        video=lambda wildcards: VIDEOS[wildcards.video],
+        video=mask_video,
         mask=CONFIG["mask"],
         shot_threshold=CONFIG["plan"]["shot_threshold"],
     run:  # in Snakemake's own process: a job costs its work, not a Python start-up

@@ -1,0 +1,438 @@
+"""Masks that follow an object: a box or clicked points on one frame, tracked through its shot
+(to the hard cuts either side, or over given frames), one mask per frame.
+
+Trackers share one interface (`Tracker.track`): frames of the shot at a reduced working size,
+the prompt frame's index among them and the prompt scaled to that size in; one bool mask per
+frame out.  `classical` needs no weights; `Sam2Tracker` runs SAM2's video model through
+transformers (`Sam2VideoModel`, a hub id or a local folder).
+The masks are stored at the working size (`results/NAME/regions/R/mask.zarr`) and scaled to the
+video's size when a segment's mask is built (`TrackedRegion`).
+"""
+
+import abc
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from aivid.errors import AividError
+
+def is_tracked(region):
+    """Whether a configured region is followed through its shot (`track: true`, or points,
+    which only a tracker reads); a plain region is a fixed box."""
+    return bool(region.get("track") or region.get("points"))
+
+
+def _disk(r):
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+
+
+class Tracker(abc.ABC):
+    """Segment an object on one frame and follow it through the others."""
+
+    #: what the masks of this tracker are: "object" (segmented) or "box"
+    name = "tracker"
+
+    @abc.abstractmethod
+    def track(self, frames, n, box=None, points=None):
+        """frames: (T, h, w, 3) uint8 RGB at the working size; n: the prompt frame; box
+        [x, y, w, h] and points [[x, y], ...] at that size.  Returns (T, h, w) bool."""
+
+
+class ClassicalTracker(Tracker):
+    """No weights: the box is followed by the optical flow of the object's own pixels and,
+    where the object separates from what surrounds it, trimmed to it.
+
+    On each frame the object's pixels are estimated by GrabCut inside the box (its colours
+    against the ring around it).  The box moves and scales by a similarity fitted (RANSAC) to
+    the flow of those pixels -- not of the whole box, which in a panning shot holds mostly
+    background.  The mask is the box, trimmed to the object's hull grown by `margin` of its
+    size only where the estimate is trustworthy (it fills a plausible share of the box and
+    reaches across it); else the whole box: inpainting a little more than the object is fine,
+    missing part of it is not.
+    """
+
+    name = "classical"
+
+    def __init__(self, margin=0.1, refine=True):
+        self.margin, self.refine = margin, refine
+        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+
+    def _object(self, frame, box):
+        """GrabCut's object pixels inside `box` (x0, y0, x1, y1), or None where GrabCut fails."""
+        x0, y0, x1, y1 = box
+        h, w = frame.shape[:2]
+        if x1 - x0 < 8 or y1 - y0 < 8 or (x1 - x0) * (y1 - y0) > 0.9 * w * h:
+            return None
+        pad = max(8, (x1 - x0 + y1 - y0) // 4)
+        X0, Y0, X1, Y1 = max(0, x0 - pad), max(0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad)
+        gc = np.zeros((Y1 - Y0, X1 - X0), np.uint8)
+        bg, fg = np.zeros((1, 65)), np.zeros((1, 65))
+        try:
+            cv2.grabCut(np.ascontiguousarray(frame[Y0:Y1, X0:X1]), gc, (x0 - X0, y0 - Y0, x1 - x0, y1 - y0),
+                        bg, fg, 3, cv2.GC_INIT_WITH_RECT)
+        except cv2.error:
+            return None
+        found = np.zeros((h, w), bool)
+        found[Y0:Y1, X0:X1] = (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
+        return found
+
+    def _mask(self, shape, box, found):
+        x0, y0, x1, y1 = box
+        out = np.zeros(shape, bool)
+        out[y0:y1, x0:x1] = True
+        if not self.refine or found is None:
+            return out
+        inside = found[y0:y1, x0:x1]
+        share = inside.mean()
+        rows, cols = np.flatnonzero(inside.any(1)), np.flatnonzero(inside.any(0))
+        if not (0.2 <= share <= 0.95) or not len(rows):
+            return out
+        if (rows[-1] - rows[0] + 1) < 0.8 * (y1 - y0) or (cols[-1] - cols[0] + 1) < 0.8 * (x1 - x0):
+            return out  # the estimate lost an end of the object: keep the box
+        hull = np.zeros(shape, np.uint8)
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(found.astype(np.uint8))
+        for k in range(1, n):
+            if stats[k, cv2.CC_STAT_AREA] >= 0.02 * found.sum():
+                points = np.argwhere(labels == k)[:, ::-1].astype(np.int32)
+                cv2.fillConvexPoly(hull, cv2.convexHull(points), 1)
+        r = max(2, int(round(self.margin * np.sqrt((x1 - x0) * (y1 - y0)))))
+        return out & (cv2.dilate(hull, _disk(r)) > 0)
+
+    def _follow(self, prev, frame, box, found):
+        """The box on `frame`, moved from `prev` by the flow of the object's pixels."""
+        x0, y0, x1, y1 = box
+        h, w = frame.shape[:2]
+        flow = self._dis.calc(prev, frame, None)
+        sel = np.zeros((h, w), bool)
+        if found is not None and found[y0:y1, x0:x1].sum() >= 30:
+            sel[y0:y1, x0:x1] = found[y0:y1, x0:x1]
+        else:  # the box's middle
+            dx, dy = (x1 - x0) // 4, (y1 - y0) // 4
+            sel[y0 + dy : y1 - dy, x0 + dx : x1 - dx] = True
+        ys, xs = np.nonzero(sel)
+        step = max(1, len(ys) // 2000)
+        ys, xs = ys[::step], xs[::step]
+        src = np.stack([xs, ys], 1).astype(np.float32)
+        dst = src + flow[ys, xs]
+        cx, cy, bw, bh = (x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0
+        fit = None
+        if len(src) >= 6:
+            fit, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=2.0)
+        if fit is None:
+            shift = np.median(dst - src, axis=0) if len(src) else np.zeros(2)
+            scale = 1.0
+            cx, cy = cx + shift[0], cy + shift[1]
+        else:
+            scale = float(np.clip(np.sqrt(abs(np.linalg.det(fit[:, :2]))), 0.98, 1.02))
+            cx, cy = fit @ np.array([cx, cy, 1.0])
+        bw, bh = bw * scale, bh * scale
+        nx0, ny0 = int(round(cx - bw / 2)), int(round(cy - bh / 2))
+        nx1, ny1 = int(round(cx + bw / 2)), int(round(cy + bh / 2))
+        return max(0, nx0), max(0, ny0), min(w, nx1), min(h, ny1)
+
+    def _grown(self, box, shape, by):
+        x0, y0, x1, y1 = box
+        dx, dy = int(by * (x1 - x0)) + 1, int(by * (y1 - y0)) + 1
+        return max(0, x0 - dx), max(0, y0 - dy), min(shape[1], x1 + dx), min(shape[0], y1 + dy)
+
+    def _frame_mask(self, frame, base):
+        """(mask, object pixels) on one frame around the followed box `base`: the object is
+        sought in the box grown by GROW, and the box grows to take in what is found there."""
+        search = self._grown(base, frame.shape, self.GROW)
+        found = self._object(frame, search)
+        box = base
+        if found is not None and found.any():
+            ys, xs = np.nonzero(found)
+            box = (min(base[0], xs.min()), min(base[1], ys.min()), max(base[2], xs.max() + 1), max(base[3], ys.max() + 1))
+        return self._mask(frame.shape[:2], box, found), found
+
+    #: the object is sought this far (a share of the box's size) outside the followed box
+    GROW = 0.2
+
+    def track(self, frames, n, box=None, points=None):
+        if box is None:
+            if not points:
+                raise AividError("track", "a tracked region needs a box (or points with a SAM model)")
+            raise AividError("track.model", "the classical tracker needs a box: points need a SAM2 model "
+                             "(track.model: facebook/sam2.1-hiera-small or a local folder)")
+        T, h, w = frames.shape[:3]
+        gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+        x, y, bw, bh = box
+        start = (max(0, x), max(0, y), min(w, x + bw), min(h, y + bh))
+        masks = np.zeros((T, h, w), bool)
+        found0 = self._object(frames[n], start)
+        masks[n] = self._mask((h, w), start, found0)
+        for order in (range(n + 1, T), range(n - 1, -1, -1)):
+            prev, current, found = n, start, found0
+            for t in order:
+                current = self._follow(gray[prev], gray[t], current, found)
+                if current[2] - current[0] < 2 or current[3] - current[1] < 2:
+                    break  # the object left the picture
+                masks[t], found = self._frame_mask(frames[t], current)
+                prev = t
+        return masks
+
+
+def tracker_for(options):
+    """The tracker `track.model` names: `classical`, or a SAM2 / SAM3 video model (a hub id or a
+    local folder holding a transformers checkpoint)."""
+    model = options["model"]
+    if model == "classical":
+        return ClassicalTracker(options["margin"], options["refine"])
+    return load_sam_tracker(model, options)
+
+
+def working_size(width, height, limit):
+    """(w, h) of the frames a tracker sees: at most `limit` wide, the video's shape, even."""
+    scale = min(1.0, limit / width)
+    return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
+
+
+def _scaled(region, sx, sy, w, h):
+    box = points = None
+    if region.get("box"):
+        x, y, bw, bh = region["box"]
+        x0, y0 = int(np.floor(x * sx)), int(np.floor(y * sy))
+        x1, y1 = int(np.ceil((x + bw) * sx)), int(np.ceil((y + bh) * sy))
+        box = [max(0, x0), max(0, y0), min(w, x1) - max(0, x0), min(h, y1) - max(0, y0)]
+    if region.get("points"):
+        points = [[float(px) * sx, float(py) * sy] for px, py in region["points"]]
+    return box, points
+
+
+def track_small(path, info, region, a, b, options, tracker=None):
+    """Frames [a, b) of `path` tracked from `region`'s prompt on its `frame`: (T, h, w) bool at
+    the working size."""
+    from aivid.media.decode import read_frames
+
+    w, h = working_size(info.width, info.height, options["width"])
+    frames = read_frames(path, a, b, info=info, size=(w, h))
+    box, points = _scaled(region, w / info.width, h / info.height, w, h)
+    tracker = tracker or tracker_for(options)
+    return tracker.track(frames, region["frame"] - a, box=box, points=points)
+
+
+def full_size(mask, width, height):
+    """A working-size mask at the video's size (bilinear, then > 0.5: edges stay smooth)."""
+    return cv2.resize(mask.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) > 0.5
+
+
+def track_frames(path, info, region, a, b, options, tracker=None):
+    """Yield the full-size masks of frames [a, b) (see track_small)."""
+    for mask in track_small(path, info, region, a, b, options, tracker):
+        yield full_size(mask, info.width, info.height)
+
+
+def _model_not_found(model, kind, exc):
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0")
+    return (f"cannot load the {kind} model (looked in that folder and in the Hugging Face cache"
+            f"{', offline' if offline else ''}): get it with `hf download facebook/sam2.1-hiera-small --local-dir DIR` "
+            f"and set track.model: DIR ({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__})")
+
+
+def _model_type(model):
+    """The checkpoint's model_type (config.json), or None where it cannot be read."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(model).model_type
+    except (OSError, ValueError) as exc:
+        raise AividError(model, _model_not_found(model, "tracking", exc)) from None
+
+
+def load_sam_tracker(model, options):
+    """A SAM2 video model from a hub id or a local folder."""
+    kind = _model_type(model)
+    if kind not in Sam2Tracker.MODEL_TYPES:
+        raise AividError(model, f"track.model is a {kind} checkpoint; a tracker needs a SAM2 video model "
+                         f"({', '.join(Sam2Tracker.MODEL_TYPES)})")
+    return Sam2Tracker(model, options)
+
+
+def torch_device(name):
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+class Sam2Tracker(Tracker):
+    """SAM2's video model through transformers (Sam2VideoModel.from_pretrained: a hub id such as
+    facebook/sam2.1-hiera-small, or a local folder), fed one frame at a time (a streaming
+    session: memory does not grow with the shot), forward from the prompt frame and then, in a
+    second session, backward.
+
+    Frames are prepared as Sam2VideoProcessor prepares them -- resized to the model's square
+    input (config.image_size), scaled to [0, 1], normalised by the checkpoint's image mean and
+    std (processor_config.json; ImageNet's by default) -- and a box is given as its two corners
+    with SAM's labels 2 and 3, points with label 1, in the resized frame's coordinates.  aivid
+    does these steps itself because transformers' SAM2 processors need torchvision.  Masks are
+    the model's logits resized to the working size, > 0.
+    """
+
+    name = "sam2"
+    MODEL_TYPES = ("sam2_video",)
+    IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+    def __init__(self, model, options):
+        import torch
+        from transformers import AutoModel
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        self.device = torch_device(options["device"])
+        self.dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
+        try:
+            self.model = AutoModel.from_pretrained(model, dtype=self.dtype).to(self.device).eval()
+        except (OSError, ValueError) as exc:
+            raise AividError(model, _model_not_found(model, "SAM2", exc)) from None
+        self.size = int(self.model.config.image_size)
+        mean, std = self.IMAGENET
+        processor = Path(model) / "processor_config.json"
+        if processor.is_file():
+            import json
+
+            image = json.loads(processor.read_text()).get("image_processor", {})
+            mean, std = image.get("image_mean", mean), image.get("image_std", std)
+        self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+
+    def _pixels(self, frame):
+        import torch
+
+        resized = cv2.resize(frame, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
+        pixels = (resized.astype(np.float32) / 255.0 - self.mean) / self.std
+        return torch.from_numpy(pixels.transpose(2, 0, 1).copy()).to(self.device, self.dtype)
+
+    def _session(self, h, w, box, points):
+        import torch
+        from transformers import Sam2VideoInferenceSession
+
+        session = Sam2VideoInferenceSession(video_height=h, video_width=w, inference_device=self.device,
+                                            video_storage_device=self.device, inference_state_device=self.device,
+                                            dtype=self.dtype)
+        coords, labels = [], []
+        sx, sy = self.size / w, self.size / h
+        if box is not None:
+            x, y, bw, bh = box
+            coords += [[x * sx, y * sy], [(x + bw) * sx, (y + bh) * sy]]
+            labels += [2, 3]
+        for px, py in points or []:
+            coords.append([px * sx, py * sy])
+            labels.append(1)
+        obj = session.obj_id_to_idx(1)
+        session.add_point_inputs(obj, 0, {"point_coords": torch.tensor([[coords]], dtype=torch.float32),
+                                          "point_labels": torch.tensor([[labels]], dtype=torch.int32)})
+        session.obj_with_new_inputs = [1]
+        return session
+
+    def _run(self, frames, box, points):
+        import torch
+        import torch.nn.functional as F
+
+        h, w = frames[0].shape[:2]
+        session = self._session(h, w, box, points)
+        out = []
+        with torch.inference_mode():
+            for i, frame in enumerate(frames):
+                result = self.model(inference_session=session, frame_idx=i, frame=self._pixels(frame))
+                logits = F.interpolate(result.pred_masks.float(), size=(h, w), mode="bilinear", align_corners=False)
+                out.append(logits[0, 0].cpu().numpy() > 0)
+                if i:  # a streamed frame is not read again: keep its index, not its pixels
+                    session.processed_frames[i - 1] = session.processed_frames[i - 1].new_empty(0)
+        return out
+
+    def track(self, frames, n, box=None, points=None):
+        if box is None and not points:
+            raise AividError("track", "a tracked region needs a box or points")
+        masks = np.zeros(frames.shape[:3], bool)
+        masks[n:] = self._run(frames[n:], box, points)
+        if n > 0:
+            masks[: n + 1] = self._run(frames[n::-1], box, points)[::-1]
+        return masks
+
+
+def shot_around(path, info, n, threshold, reach=250):
+    """[a, b): the shot that holds frame `n`, between the hard cuts either side of it
+    (aivid.repair.shots, the plan's own detector), searched outward `reach` frames at a time:
+    only the frames up to the cuts are decoded (small and grey), not the whole video."""
+    from aivid.repair.shots import CUT_RADIUS, detect_cuts
+
+    total = info.frames
+    b, pos = total, n
+    while pos + 1 < total:
+        hi = min(total, pos + reach)
+        cuts = [c for c in detect_cuts(path, max(0, pos - CUT_RADIUS), min(total, hi + CUT_RADIUS), threshold, info)
+                if pos < c <= hi]
+        if cuts:
+            b = cuts[0]
+            break
+        pos = hi
+    a, pos = 0, n
+    while pos > 0:
+        lo = max(0, pos - reach)
+        cuts = [c for c in detect_cuts(path, max(0, lo - CUT_RADIUS), min(total, pos + 1 + CUT_RADIUS), threshold, info)
+                if lo < c <= pos]
+        if cuts:
+            a = cuts[-1]
+            break
+        pos = lo
+    return a, b
+
+
+def region_span(path, info, region, threshold):
+    """The frames a tracked region covers: its `frames` if given, else its prompt frame's shot."""
+    if region.get("frames"):
+        return tuple(region["frames"])
+    return shot_around(path, info, region["frame"], threshold)
+
+
+def track_region(path, info, region, options, threshold, out):
+    """Track one configured region through its span and write its masks (working size, 255 =
+    object) to the store `out`; returns the summary written beside it (track.json)."""
+    import time
+
+    from aivid.atomic import atomic_output
+    from aivid.media.lazy import LazyVideo
+
+    began = time.perf_counter()
+    a, b = region_span(path, info, region, threshold)
+    tracker = tracker_for(options)
+    masks = track_small(path, info, region, a, b, options, tracker)
+    h, w = masks.shape[1:]
+    with atomic_output(out) as tmp:
+        store = LazyVideo.create(tmp, (b - a, h, w, 1), info.fps,
+                                 {"start": a, "stop": b, "width": info.width, "height": info.height})
+        store[...] = (masks * np.uint8(255))[..., None]
+    areas = masks.mean(axis=(1, 2))
+    return {"start": a, "stop": b, "frame": region["frame"], "tracker": tracker.name, "working_size": [w, h],
+            "empty_frames": int((areas == 0).sum()), "mean_area": float(areas.mean()),
+            "areas": [round(float(x), 6) for x in areas], "seconds": round(time.perf_counter() - began, 2)}
+
+
+def check_tracked(region, i, width, height, frames, model, where):
+    """A tracked region's prompt, checked before any job runs (one line naming what is wrong)."""
+    key = where if i is None else f"{where}: region {i}"
+    if "frame" not in region:
+        raise AividError(key, "a tracked region needs `frame`: the frame its box or points are given on")
+    n = region["frame"]
+    if not 0 <= n < frames:
+        raise AividError(key, f"frame {n} outside the video's {frames} frames")
+    if region.get("frames"):
+        a, b = region["frames"]
+        if not (0 <= a <= n < b <= frames):
+            raise AividError(key, f"frames [{a}, {b}) must hold frame {n} and lie inside the video's {frames} frames")
+    if region.get("box"):
+        x, y, w, h = region["box"]
+        if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > width or y + h > height:
+            raise AividError(key, f"box {region['box']} lies outside the {width}x{height} frame")
+    for p in region.get("points") or []:
+        if len(p) != 2 or not (0 <= p[0] < width and 0 <= p[1] < height):
+            raise AividError(key, f"point {p} lies outside the {width}x{height} frame")
+    if not (region.get("box") or region.get("points")):
+        raise AividError(key, "a tracked region needs a box or points on its frame")
+    if model == "classical" and not region.get("box"):
+        raise AividError(key, "points need a SAM2 model (track.model: facebook/sam2.1-hiera-small or a local "
+                         "folder); the classical tracker follows a box")

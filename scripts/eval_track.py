@@ -1,0 +1,76 @@
+"""Measure a tracker against true object masks: coverage and area ratio per frame.
+
+    python scripts/eval_track.py VIDEO MASK [--frame N] [--model classical] [--width 480]
+
+The prompt is what a user would give: a box around each object of the true mask on frame N
+(its connected components over `--min-area` pixels, `--pad` pixels wider).  Each box is tracked
+through the clip by aivid.masks.track; the union of the tracks is scored against the truth at the
+video's own size: coverage (share of the object's pixels inside the mask) and area ratio (mask
+area / object area) per frame.  The true masks are thresholded at 127 (they are lossy videos).
+"""
+
+import time
+
+import click
+import cv2
+import numpy as np
+
+from aivid.masks.track import track_frames, tracker_for
+from aivid.media.decode import read_frames
+from aivid.media.probe import probe
+
+
+@click.command()
+@click.argument("video")
+@click.argument("mask")
+@click.option("--frame", "n", default=0, show_default=True)
+@click.option("--model", default="classical", show_default=True)
+@click.option("--width", default=480, show_default=True, help="working width")
+@click.option("--pad", default=4, show_default=True)
+@click.option("--min-area", default=400, show_default=True)
+@click.option("--margin", default=0.1, show_default=True)
+@click.option("--no-refine", is_flag=True)
+@click.option("--sheet", type=click.Path(), help="write a PNG of every 10th frame: truth green, mask red")
+def main(video, mask, n, model, width, pad, min_area, margin, no_refine, sheet):
+    info = probe(video)
+    truth = read_frames(mask, pix_fmt="gray")[..., 0] > 127
+    T, H, W = truth.shape
+    count, _, stats, _ = cv2.connectedComponentsWithStats(truth[n].astype(np.uint8))
+    boxes = [[int(x) - pad, int(y) - pad, int(w) + 2 * pad, int(h) + 2 * pad]
+             for x, y, w, h, area in stats[1:] if area >= min_area]
+    options = {"model": model, "width": width, "margin": margin, "refine": not no_refine, "device": "cpu"}
+    tracker = tracker_for(options)
+    began = time.perf_counter()
+    union = np.zeros((T, H, W), bool)
+    for box in boxes:
+        region = {"box": box, "frame": n, "track": True}
+        for t, m in enumerate(track_frames(video, info, region, 0, T, options, tracker)):
+            union[t] |= m
+    took = time.perf_counter() - began
+    area = truth.sum(axis=(1, 2))
+    keep = area > 0
+    cov = (union & truth).sum(axis=(1, 2))[keep] / area[keep]
+    ratio = union.sum(axis=(1, 2))[keep] / area[keep]
+    iou = (union & truth).sum(axis=(1, 2))[keep] / (union | truth).sum(axis=(1, 2))[keep]
+    print(f"{video}: {len(boxes)} boxes on frame {n}, {T} frames, model {model}, width {width}")
+    print(f"  coverage >= 0.95 in {np.mean(cov >= 0.95):.0%} of frames; coverage median {np.median(cov):.3f}, "
+          f"min {cov.min():.3f}")
+    print(f"  area ratio median {np.median(ratio):.2f}, 90th percentile {np.percentile(ratio, 90):.2f}, "
+          f"max {ratio.max():.2f}; IoU median {np.median(iou):.3f}")
+    if sheet:
+        frames, tiles = read_frames(video, info=info), []
+        for t in range(0, T, 10):
+            tile = frames[t].copy()
+            tile[truth[t]] = tile[truth[t]] // 2 + np.array([0, 127, 0], np.uint8)
+            for m, colour in ((union[t], (255, 0, 0)),):
+                contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+                cv2.drawContours(tile, contours, -1, colour, 2)
+            tiles.append(cv2.resize(tile, (W // 2, H // 2), interpolation=cv2.INTER_AREA))
+        tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % 4)
+        grid = np.concatenate([np.concatenate(tiles[i : i + 4], 1) for i in range(0, len(tiles), 4)], 0)
+        cv2.imwrite(sheet, cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    print(f"  {T * len(boxes) / took:.1f} frames/s tracked ({took:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()
