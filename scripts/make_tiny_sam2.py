@@ -3,10 +3,11 @@
 
     python scripts/make_tiny_sam2.py OUT_DIR
 
-The same classes and files as facebook/sam2.1-hiera-small (Sam2VideoModel's config.json and
-model.safetensors, Sam2VideoProcessor's processor_config.json), at an input size of 256 instead
-of 1024 and a few channels per layer, so tests load it through exactly the `from_pretrained` path
-real weights take (aivid.masks.track.Sam2Tracker).  Its masks are random, not segmentations.
+The same class and files as facebook/sam2.1-hiera-small (Sam2VideoModel's config.json and
+model.safetensors), at an input size of 256 instead of 1024 and a few channels per layer, so
+tests load it through exactly the `from_pretrained` path real weights take
+(aivid.masks.track.Sam2Tracker; aivid prepares frames itself, as Sam2VideoProcessor would, since
+that processor needs torchvision).  Its masks are random, not segmentations.
 """
 
 import argparse
@@ -38,14 +39,6 @@ def tiny_config():
     )
 
 
-def tiny_processor():
-    from transformers import Sam2ImageProcessorFast, Sam2VideoProcessor, Sam2VideoVideoProcessor
-
-    size = {"height": SIZE, "width": SIZE}
-    return Sam2VideoProcessor(image_processor=Sam2ImageProcessorFast(size=size, mask_size={"height": SIZE // 4, "width": SIZE // 4}),
-                              video_processor=Sam2VideoVideoProcessor(size=size), target_size=SIZE)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out")
@@ -57,7 +50,6 @@ def main():
     model = Sam2VideoModel(tiny_config()).eval()
     out = Path(args.out)
     model.save_pretrained(out)
-    tiny_processor().save_pretrained(out)
     print(f"tiny SAM2 video model ({sum(p.numel() for p in model.parameters()):,} parameters) in {out}")
 
 

@@ -103,6 +103,10 @@ BAD_CONFIGS = [
     ({"videos": {"clip": {"mask": "small.png"}}}, "mask image is 32x32"),
     ({"videos": {"clip": {"mask": "short.mkv"}}}, "mask video has 50 frames, the video has 100"),
     ({"inpaint": {"preset": "turbo"}}, "inpaint.preset"),
+    ({"videos": {"clip": {"regions": [{"box": [40, 30, 48, 32], "track": True}]}}}, "needs `frame`"),
+    ({"videos": {"clip": {"regions": [{"points": [[50, 40]], "frame": 3}]}}}, "points need a SAM2 model"),
+    ({"videos": {"clip": {"regions": [{"box": [40, 30, 48, 32], "frame": 9, "frames": [10, 20], "track": True}]}}},
+     "must hold frame 9"),
     ({"inpaint": {"lora": [{"path": "missing.safetensors"}]}}, "inpaint.lora[0].path"),
 ]
 

@@ -11,7 +11,6 @@ video's size when a segment's mask is built (`TrackedRegion`).
 
 import abc
 import os
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -41,16 +40,20 @@ class Tracker(abc.ABC):
 
 
 class ClassicalTracker(Tracker):
-    """No weights: the box is followed by the optical flow of the object's own pixels and,
-    where the object separates from what surrounds it, trimmed to it.
+    """No weights: the box is followed by the optical flow of the object's own pixels, trimmed
+    to the object where it separates from what surrounds it, and joined by what moves unlike
+    the camera next to it.
 
-    On each frame the object's pixels are estimated by GrabCut inside the box (its colours
-    against the ring around it).  The box moves and scales by a similarity fitted (RANSAC) to
-    the flow of those pixels -- not of the whole box, which in a panning shot holds mostly
-    background.  The mask is the box, trimmed to the object's hull grown by `margin` of its
-    size only where the estimate is trustworthy (it fills a plausible share of the box and
-    reaches across it); else the whole box: inpainting a little more than the object is fine,
-    missing part of it is not.
+    On each frame the object's pixels are estimated by GrabCut in the box grown by GROW (its
+    colours against the band around it).  The box moves and scales by a similarity fitted
+    (RANSAC) to the flow of those pixels -- not of the whole box, which in a panning shot holds
+    mostly background -- and takes in what GrabCut finds beyond it.  The box is trimmed to the
+    hull of the object's pixels grown by `margin` of its size only where that estimate is
+    trustworthy (it fills a plausible share of the box and reaches across it); else it stays
+    whole: inpainting a little more than the object is fine, missing part of it is not.  Limbs
+    and ends the box misses are caught by motion: pixels whose flow departs from the camera's
+    (a homography fitted to the whole frame's flow) that touch the box's mask and lie within
+    NEAR of the box are added.
     """
 
     name = "classical"
@@ -150,6 +153,48 @@ class ClassicalTracker(Tracker):
 
     #: the object is sought this far (a share of the box's size) outside the followed box
     GROW = 0.2
+    #: moving pixels are added this far (a share of the box's size) outside the followed box
+    NEAR = 0.5
+
+    def _moving(self, prev, frame):
+        """Pixels of `frame` that move unlike the camera: their backward flow departs from a
+        homography fitted (RANSAC) to the flow of 4000 pixels spread over the frame by more than
+        a pixel and three times the median departure."""
+        h, w = frame.shape
+        back = self._dis.calc(frame, prev, None)  # frame(x) ~ prev(x + back(x))
+        gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
+        grid = np.stack([gx, gy], -1)
+        pick = np.random.default_rng(0).choice(h * w, min(h * w, 4000), replace=False)
+        src = grid.reshape(-1, 2)[pick]
+        fit, _ = cv2.findHomography(src, src + back.reshape(-1, 2)[pick], cv2.RANSAC, 1.0)
+        if fit is None:
+            return np.zeros((h, w), bool)
+        camera = cv2.perspectiveTransform(grid.reshape(-1, 1, 2), fit).reshape(h, w, 2)
+        departure = np.linalg.norm(grid + back - camera, axis=-1)
+        return departure > max(1.0, 3 * float(np.median(departure)))
+
+    def _with_motion(self, mask, moving, box, found):
+        """`mask` and the moving pixels connected to the object's own pixels (`found` in the
+        mask; the mask where GrabCut failed), within NEAR of `box`: a moving region is taken
+        only if most of it lies within GROW of the box (another moving thing that touches the
+        object reaches far beyond it)."""
+        count, labels = cv2.connectedComponents(moving.astype(np.uint8))
+        seeds = mask & found if found is not None and (mask & found).any() else mask
+        touching = np.unique(labels[moving & seeds])
+        touching = touching[touching > 0]
+        if not len(touching):
+            return mask
+        x0, y0, x1, y1 = self._grown(box, mask.shape, self.GROW)
+        sizes = np.bincount(labels.ravel(), minlength=count)
+        inside = np.bincount(labels[y0:y1, x0:x1].ravel(), minlength=count)
+        taken = touching[inside[touching] >= self.INSIDE * sizes[touching]]
+        x0, y0, x1, y1 = self._grown(box, mask.shape, self.NEAR)
+        added = np.zeros_like(mask)
+        added[y0:y1, x0:x1] = np.isin(labels[y0:y1, x0:x1], taken)
+        return mask | added
+
+    #: the share of a moving region that must lie within GROW of the box for it to be taken
+    INSIDE = 0.6
 
     def track(self, frames, n, box=None, points=None):
         if box is None:
@@ -170,7 +215,8 @@ class ClassicalTracker(Tracker):
                 current = self._follow(gray[prev], gray[t], current, found)
                 if current[2] - current[0] < 2 or current[3] - current[1] < 2:
                     break  # the object left the picture
-                masks[t], found = self._frame_mask(frames[t], current)
+                mask, found = self._frame_mask(frames[t], current)
+                masks[t] = self._with_motion(mask, self._moving(gray[prev], gray[t]), current, found)
                 prev = t
         return masks
 
@@ -266,8 +312,8 @@ class Sam2Tracker(Tracker):
     second session, backward.
 
     Frames are prepared as Sam2VideoProcessor prepares them -- resized to the model's square
-    input (config.image_size), scaled to [0, 1], normalised by the checkpoint's image mean and
-    std (processor_config.json; ImageNet's by default) -- and a box is given as its two corners
+    input (config.image_size, bilinear), scaled to [0, 1], normalised by ImageNet's mean and std
+    (the processors' defaults, from transformers.image_utils) -- and a box is given as its two corners
     with SAM's labels 2 and 3, points with label 1, in the resized frame's coordinates.  aivid
     does these steps itself because transformers' SAM2 processors need torchvision.  Masks are
     the model's logits resized to the working size, > 0.
@@ -275,7 +321,6 @@ class Sam2Tracker(Tracker):
 
     name = "sam2"
     MODEL_TYPES = ("sam2_video",)
-    IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
     def __init__(self, model, options):
         import torch
@@ -290,13 +335,9 @@ class Sam2Tracker(Tracker):
         except (OSError, ValueError) as exc:
             raise AividError(model, _model_not_found(model, "SAM2", exc)) from None
         self.size = int(self.model.config.image_size)
-        mean, std = self.IMAGENET
-        processor = Path(model) / "processor_config.json"
-        if processor.is_file():
-            import json
+        from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD  # the processors' own
 
-            image = json.loads(processor.read_text()).get("image_processor", {})
-            mean, std = image.get("image_mean", mean), image.get("image_std", std)
+        mean, std = IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
         self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
 
     def _pixels(self, frame):

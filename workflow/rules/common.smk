@@ -103,7 +103,9 @@ def track_gpu(wildcards):
     from aivid.masks.track import torch_device
 
     model = CONFIG["track"]["model"]
-    return int(model != "classical" and torch_device(CONFIG["track"]["device"]) != "cpu")
+    return int(
+        model != "classical" and torch_device(CONFIG["track"]["device"]) != "cpu"
+    )
 
 
 def segment_ids(wildcards):

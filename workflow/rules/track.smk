@@ -16,7 +16,9 @@ checkpoint track:
     resources:
         gpu=track_gpu,
     params:
-        region=lambda wildcards: tracked_regions(VIDEOS[wildcards.video])[wildcards.region],
+        region=lambda wildcards: tracked_regions(VIDEOS[wildcards.video])[
+            wildcards.region
+        ],
         track=CONFIG["track"],
         shot_threshold=CONFIG["plan"]["shot_threshold"],
     script:
