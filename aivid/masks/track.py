@@ -52,8 +52,10 @@ class ClassicalTracker(Tracker):
     trustworthy (it fills a plausible share of the box and reaches across it); else it stays
     whole: inpainting a little more than the object is fine, missing part of it is not.  Limbs
     and ends the box misses are caught by motion: pixels whose flow departs from the camera's
-    (a homography fitted to the whole frame's flow) that touch the box's mask and lie within
-    NEAR of the box are added.
+    (a homography fitted to the whole frame's flow), connected to the object's pixels and mostly
+    within GROW of the box, are added (up to NEAR of it).  The object's pixels that decide the
+    trim are GrabCut's and the moving ones, with the few pixels of motion the flow smears past
+    the object's edge cut back by a second GrabCut (`_trim_halo`).
     """
 
     name = "classical"
@@ -140,8 +142,8 @@ class ClassicalTracker(Tracker):
         dx, dy = int(by * (x1 - x0)) + 1, int(by * (y1 - y0)) + 1
         return max(0, x0 - dx), max(0, y0 - dy), min(shape[1], x1 + dx), min(shape[0], y1 + dy)
 
-    def _frame_mask(self, frame, base):
-        """(mask, object pixels) on one frame around the followed box `base`: the object is
+    def _seen(self, frame, base):
+        """(box, object pixels) on one frame around the followed box `base`: the object is
         sought in the box grown by GROW, and the box grows to take in what is found there."""
         search = self._grown(base, frame.shape, self.GROW)
         found = self._object(frame, search)
@@ -149,7 +151,7 @@ class ClassicalTracker(Tracker):
         if found is not None and found.any():
             ys, xs = np.nonzero(found)
             box = (min(base[0], xs.min()), min(base[1], ys.min()), max(base[2], xs.max() + 1), max(base[3], ys.max() + 1))
-        return self._mask(frame.shape[:2], box, found), found
+        return box, found
 
     #: the object is sought this far (a share of the box's size) outside the followed box
     GROW = 0.2
@@ -173,25 +175,54 @@ class ClassicalTracker(Tracker):
         departure = np.linalg.norm(grid + back - camera, axis=-1)
         return departure > max(1.0, 3 * float(np.median(departure)))
 
-    def _with_motion(self, mask, moving, box, found):
-        """`mask` and the moving pixels connected to the object's own pixels (`found` in the
-        mask; the mask where GrabCut failed), within NEAR of `box`: a moving region is taken
-        only if most of it lies within GROW of the box (another moving thing that touches the
-        object reaches far beyond it)."""
+    def _moving_part(self, moving, box, found):
+        """The moving pixels connected to the object's own pixels (`found`; the box where
+        GrabCut failed), within NEAR of `box`: a moving region is taken only if most of it lies
+        within GROW of the box (another moving thing that touches the object reaches far
+        beyond it)."""
+        x0, y0, x1, y1 = box
+        seeds = np.zeros_like(moving)
+        seeds[y0:y1, x0:x1] = True
+        if found is not None and (seeds & found).any():
+            seeds &= found
         count, labels = cv2.connectedComponents(moving.astype(np.uint8))
-        seeds = mask & found if found is not None and (mask & found).any() else mask
         touching = np.unique(labels[moving & seeds])
         touching = touching[touching > 0]
+        added = np.zeros_like(moving)
         if not len(touching):
-            return mask
-        x0, y0, x1, y1 = self._grown(box, mask.shape, self.GROW)
+            return added
+        x0, y0, x1, y1 = self._grown(box, moving.shape, self.GROW)
         sizes = np.bincount(labels.ravel(), minlength=count)
         inside = np.bincount(labels[y0:y1, x0:x1].ravel(), minlength=count)
         taken = touching[inside[touching] >= self.INSIDE * sizes[touching]]
-        x0, y0, x1, y1 = self._grown(box, mask.shape, self.NEAR)
-        added = np.zeros_like(mask)
+        x0, y0, x1, y1 = self._grown(box, moving.shape, self.NEAR)
         added[y0:y1, x0:x1] = np.isin(labels[y0:y1, x0:x1], taken)
-        return mask | added
+        return added
+
+    def _trim_halo(self, frame, found, moved):
+        """GrabCut from the object's pixels (sure) and the moving ones (probable): the flow's
+        smoothness spreads motion a few pixels past the object's edge, colour finds the edge."""
+        union = moved if found is None else found | moved
+        if not union.any():
+            return union
+        h, w = union.shape
+        ys, xs = np.nonzero(union)
+        pad = 12
+        X0, Y0, X1, Y1 = max(0, xs.min() - pad), max(0, ys.min() - pad), min(w, xs.max() + pad + 1), min(h, ys.max() + pad + 1)
+        u = union[Y0:Y1, X0:X1].astype(np.uint8)
+        gc = np.full(u.shape, cv2.GC_BGD, np.uint8)
+        gc[cv2.dilate(u, _disk(4)) > 0] = cv2.GC_PR_BGD
+        gc[u > 0] = cv2.GC_PR_FGD
+        if found is not None:
+            gc[cv2.erode(found[Y0:Y1, X0:X1].astype(np.uint8), _disk(1)) > 0] = cv2.GC_FGD
+        bg, fg = np.zeros((1, 65)), np.zeros((1, 65))
+        try:
+            cv2.grabCut(np.ascontiguousarray(frame[Y0:Y1, X0:X1]), gc, None, bg, fg, 2, cv2.GC_INIT_WITH_MASK)
+        except cv2.error:
+            return union
+        out = np.zeros_like(union)
+        out[Y0:Y1, X0:X1] = (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
+        return out
 
     #: the share of a moving region that must lie within GROW of the box for it to be taken
     INSIDE = 0.6
@@ -215,8 +246,10 @@ class ClassicalTracker(Tracker):
                 current = self._follow(gray[prev], gray[t], current, found)
                 if current[2] - current[0] < 2 or current[3] - current[1] < 2:
                     break  # the object left the picture
-                mask, found = self._frame_mask(frames[t], current)
-                masks[t] = self._with_motion(mask, self._moving(gray[prev], gray[t]), current, found)
+                box, found = self._seen(frames[t], current)
+                moved = self._moving_part(self._moving(gray[prev], gray[t]), box, found)
+                # the object's pixels as colour and motion see them decide the box's trim
+                masks[t] = self._mask((h, w), box, self._trim_halo(frames[t], found, moved)) | moved
                 prev = t
         return masks
 

@@ -86,11 +86,14 @@ def tracked_masks(wildcards):
     """The stores of the tracked regions whose frames meet this segment: a region's span (its
     shot) is known once it is tracked (`track` is a checkpoint), so a segment it never reaches
     neither waits for it nor re-runs when it changes."""
+    regions = tracked_regions(VIDEOS[wildcards.video])
+    if not regions:
+        return []
     segment = json.loads(Path(f"results/{wildcards.video}/segments.json").read_text())[
         int(wildcards.seg)
     ]
     found = []
-    for region in tracked_regions(VIDEOS[wildcards.video]):
+    for region in regions:
         job = checkpoints.track.get(video=wildcards.video, region=region)
         span = json.loads(Path(job.output.summary).read_text())
         if max(span["start"], segment["start"]) < min(span["stop"], segment["stop"]):
