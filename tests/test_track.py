@@ -173,3 +173,17 @@ def test_workflow_repairs_a_tracked_object_and_reruns_only_its_track(tracked_cli
     jobs = executed_jobs(snakemake(tmp_path))
     assert jobs["track"] == 1 and jobs["mask"] == 2, jobs
     assert [p.parent.name for p, t in stamps.items() if p.stat().st_mtime_ns == t] == ["seg2"]
+
+
+def test_frames_are_read_outward_from_the_prompt_frame(tracked_clip):
+    """Backward from the prompt frame, block by block (memory holds a block, not the shot): the
+    same frames, in reverse, as one forward decode by ffmpeg."""
+    from aivid.masks.track import _frames_backward, _frames_forward
+    from aivid.media.probe import probe
+
+    path, _ = tracked_clip
+    info = probe(path)
+    reference = ffmpeg_rgb(path)[:SHOT]
+    backward = np.stack(list(_frames_backward(path, info, 3, 37, SIZE, block=16)))
+    assert np.array_equal(backward, reference[3:38][::-1])
+    assert np.array_equal(np.stack(list(_frames_forward(path, info, 20, SHOT, SIZE))), reference[20:])

@@ -30,14 +30,15 @@ def _disk(r):
 class Tracker(abc.ABC):
     """Segment an object on one frame and follow it through the others."""
 
-    #: what the masks of this tracker are: "object" (segmented) or "box"
     name = "tracker"
 
     @abc.abstractmethod
-    def track(self, frames, n, box=None, points=None):
-        """frames: (T, h, w, 3) uint8 RGB at the working size; n: the prompt frame; box
-        [x, y, w, h] and points [[x, y], ...] at that size.  Returns (T, h, w) bool."""
-
+    def follow(self, frames, box=None, points=None):
+        """frames: an iterable of (h, w, 3) uint8 RGB frames at the working size, the prompt
+        frame first, then its neighbours one by one away from it (forward or backward in time:
+        the trackers do not care); box [x, y, w, h] and points [[x, y], ...] on the prompt frame
+        at that size.  Yields one (h, w) bool mask per frame, and may stop early where the object
+        has left the picture (the frames after it have no mask)."""
 
 class ClassicalTracker(Tracker):
     """No weights: the box is followed by the optical flow of the object's own pixels, trimmed
@@ -227,31 +228,30 @@ class ClassicalTracker(Tracker):
     #: the share of a moving region that must lie within GROW of the box for it to be taken
     INSIDE = 0.6
 
-    def track(self, frames, n, box=None, points=None):
+    def follow(self, frames, box=None, points=None):
         if box is None:
             if not points:
                 raise AividError("track", "a tracked region needs a box (or points with a SAM model)")
             raise AividError("track.model", "the classical tracker needs a box: points need a SAM2 model "
                              "(track.model: facebook/sam2.1-hiera-small or a local folder)")
-        T, h, w = frames.shape[:3]
-        gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+        frames = iter(frames)
+        first = next(frames)
+        h, w = first.shape[:2]
         x, y, bw, bh = box
-        start = (max(0, x), max(0, y), min(w, x + bw), min(h, y + bh))
-        masks = np.zeros((T, h, w), bool)
-        found0 = self._object(frames[n], start)
-        masks[n] = self._mask((h, w), start, found0)
-        for order in (range(n + 1, T), range(n - 1, -1, -1)):
-            prev, current, found = n, start, found0
-            for t in order:
-                current = self._follow(gray[prev], gray[t], current, found)
-                if current[2] - current[0] < 2 or current[3] - current[1] < 2:
-                    break  # the object left the picture
-                box, found = self._seen(frames[t], current)
-                moved = self._moving_part(self._moving(gray[prev], gray[t]), box, found)
-                # the object's pixels as colour and motion see them decide the box's trim
-                masks[t] = self._mask((h, w), box, self._trim_halo(frames[t], found, moved)) | moved
-                prev = t
-        return masks
+        current = (max(0, x), max(0, y), min(w, x + bw), min(h, y + bh))
+        found = self._object(first, current)
+        yield self._mask((h, w), current, found)
+        prev = cv2.cvtColor(first, cv2.COLOR_RGB2GRAY)
+        for frame in frames:
+            gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+            current = self._follow(prev, gray, current, found)
+            if current[2] - current[0] < 2 or current[3] - current[1] < 2:
+                return  # the object left the picture
+            box, found = self._seen(frame, current)
+            moved = self._moving_part(self._moving(prev, gray), box, found)
+            # the object's pixels as colour and motion see them decide the box's trim
+            yield self._mask((h, w), box, self._trim_halo(frame, found, moved)) | moved
+            prev = gray
 
 
 def tracker_for(options):
@@ -281,16 +281,51 @@ def _scaled(region, sx, sy, w, h):
     return box, points
 
 
-def track_small(path, info, region, a, b, options, tracker=None):
-    """Frames [a, b) of `path` tracked from `region`'s prompt on its `frame`: (T, h, w) bool at
-    the working size."""
+def _frames_forward(path, info, a, b, size):
+    """Frames a, a+1, ..., b-1 at `size`, decoded as one stream."""
+    from aivid.media.decode import iter_frame_blocks
+
+    for _, block in iter_frame_blocks(path, a, b, size=size, info=info):
+        yield from (frame.copy() for frame in block)
+
+
+def _frames_backward(path, info, a, n, size, block=64):
+    """Frames n, n-1, ..., a at `size`, decoded `block` frames at a time from the end (each block
+    from the keyframe before it): memory holds one block, not the shot."""
     from aivid.media.decode import read_frames
 
+    hi = n + 1
+    while hi > a:
+        lo = max(a, hi - block)
+        yield from read_frames(path, lo, hi, info=info, size=size)[::-1]
+        hi = lo
+
+
+def follow_region(path, info, region, a, b, options, tracker=None):
+    """Yield (frame, working-size mask) for frames [a, b) of `path` as the tracker follows
+    `region`'s prompt from its `frame`: forward to b, then backward to a.  Frames where the object
+    has left the picture are not yielded.  Only the frames in play are in memory."""
     w, h = working_size(info.width, info.height, options["width"])
-    frames = read_frames(path, a, b, info=info, size=(w, h))
     box, points = _scaled(region, w / info.width, h / info.height, w, h)
     tracker = tracker or tracker_for(options)
-    return tracker.track(frames, region["frame"] - a, box=box, points=points)
+    n = region["frame"]
+    for t, mask in enumerate(tracker.follow(_frames_forward(path, info, n, b, (w, h)), box, points), n):
+        yield t, mask
+    if n > a:
+        backward = tracker.follow(_frames_backward(path, info, a, n, (w, h)), box, points)
+        next(backward)  # the prompt frame, already given
+        for t, mask in zip(range(n - 1, a - 1, -1), backward):
+            yield t, mask
+
+
+def track_small(path, info, region, a, b, options, tracker=None):
+    """Frames [a, b) of `path` tracked from `region`'s prompt on its `frame`: (T, h, w) bool at
+    the working size, in memory (short clips, the command line, evaluations)."""
+    w, h = working_size(info.width, info.height, options["width"])
+    masks = np.zeros((b - a, h, w), bool)
+    for t, mask in follow_region(path, info, region, a, b, options, tracker):
+        masks[t - a] = mask
+    return masks
 
 
 def full_size(mask, width, height):
@@ -402,30 +437,22 @@ class Sam2Tracker(Tracker):
         session.obj_with_new_inputs = [1]
         return session
 
-    def _run(self, frames, box, points):
+    def follow(self, frames, box=None, points=None):
         import torch
         import torch.nn.functional as F
 
-        h, w = frames[0].shape[:2]
-        session = self._session(h, w, box, points)
-        out = []
-        with torch.inference_mode():
-            for i, frame in enumerate(frames):
-                result = self.model(inference_session=session, frame_idx=i, frame=self._pixels(frame))
-                logits = F.interpolate(result.pred_masks.float(), size=(h, w), mode="bilinear", align_corners=False)
-                out.append(logits[0, 0].cpu().numpy() > 0)
-                if i:  # a streamed frame is not read again: keep its index, not its pixels
-                    session.processed_frames[i - 1] = session.processed_frames[i - 1].new_empty(0)
-        return out
-
-    def track(self, frames, n, box=None, points=None):
         if box is None and not points:
             raise AividError("track", "a tracked region needs a box or points")
-        masks = np.zeros(frames.shape[:3], bool)
-        masks[n:] = self._run(frames[n:], box, points)
-        if n > 0:
-            masks[: n + 1] = self._run(frames[n::-1], box, points)[::-1]
-        return masks
+        session = None
+        with torch.inference_mode():
+            for i, frame in enumerate(frames):
+                h, w = frame.shape[:2]
+                session = session or self._session(h, w, box, points)
+                result = self.model(inference_session=session, frame_idx=i, frame=self._pixels(frame))
+                logits = F.interpolate(result.pred_masks.float(), size=(h, w), mode="bilinear", align_corners=False)
+                yield logits[0, 0].cpu().numpy() > 0
+                if i:  # a streamed frame is not read again: keep its index, not its pixels
+                    session.processed_frames[i - 1] = session.processed_frames[i - 1].new_empty(0)
 
 
 def shot_around(path, info, n, threshold, reach=250):
@@ -474,13 +501,14 @@ def track_region(path, info, region, options, threshold, out):
     began = time.perf_counter()
     a, b = region_span(path, info, region, threshold)
     tracker = tracker_for(options)
-    masks = track_small(path, info, region, a, b, options, tracker)
-    h, w = masks.shape[1:]
+    w, h = working_size(info.width, info.height, options["width"])
+    areas = np.zeros(b - a)
     with atomic_output(out) as tmp:
         store = LazyVideo.create(tmp, (b - a, h, w, 1), info.fps,
                                  {"start": a, "stop": b, "width": info.width, "height": info.height})
-        store[...] = (masks * np.uint8(255))[..., None]
-    areas = masks.mean(axis=(1, 2))
+        for t, mask in follow_region(path, info, region, a, b, options, tracker):
+            store[t - a] = (mask * np.uint8(255))[..., None]
+            areas[t - a] = mask.mean()
     return {"start": a, "stop": b, "frame": region["frame"], "tracker": tracker.name, "working_size": [w, h],
             "empty_frames": int((areas == 0).sum()), "mean_area": float(areas.mean()),
             "areas": [round(float(x), 6) for x in areas], "seconds": round(time.perf_counter() - began, 2)}
