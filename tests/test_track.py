@@ -167,6 +167,8 @@ def test_workflow_repairs_a_tracked_object_and_reruns_only_its_track(tracked_cli
     assert np.array_equal(repaired[SHOT:], source[SHOT:])
     changed = np.abs(repaired[:SHOT].astype(int) - source[:SHOT]).sum(axis=-1)[truth] > 30
     assert changed.mean() > 0.5  # the object is replaced, not kept
+    page = (results / "report" / "index.html").read_text()
+    assert "Tracked regions" in page and f"0-{SHOT}" in page and "classical" in page
     stamps = {p: p.stat().st_mtime_ns for p in results.glob("seg*/mask.json")}
     config["videos"]["walk"]["regions"][0]["box"][0] += 2
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))

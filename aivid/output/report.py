@@ -110,10 +110,11 @@ def stretch_pictures(name, info, seg, plan, frames_store, repaired_store, mask_s
             + _table(rows, ["window", "frames", "tile", "backend", "why", "seconds", "figures"]))
 
 
-def write_report(name, info, segments, routes, stores, settings, out, seams=()):
+def write_report(name, info, segments, routes, stores, settings, out, seams=(), tracks=()):
     """The page of one video: `routes` {segment: (route, why)}, `stores` {segment: (plan, frames,
     repaired, mask)} for the repaired segments, `settings` the stage settings it ran with, `seams`
-    the joins of its repairs (aivid.repair.seams.seam_figures)."""
+    the joins of its repairs (aivid.repair.seams.seam_figures), `tracks` (region, track.json) of
+    its tracked regions."""
     with atomic_output(out) as tmp:
         tmp.mkdir()
         parts = [f"<h1>{html.escape(name)}: repairs</h1>",
@@ -121,7 +122,16 @@ def write_report(name, info, segments, routes, stores, settings, out, seams=()):
                  f"{html.escape(str(info.codec))}.</p>", "<h2>Segments</h2>",
                  _table([[s["index"], f"{s['start']}-{s['stop']}", html.escape(routes[str(s["index"])][0]),
                           html.escape(routes[str(s["index"])][1])] for s in segments],
-                        ["segment", "frames", "path", "why"]), "<h2>Repairs</h2>"]
+                        ["segment", "frames", "path", "why"])]
+        if tracks:
+            parts += ["<h2>Tracked regions</h2>", "<p>Each tracked region's object, followed from its prompt frame to "
+                      "the shot's cuts (or its given frames); a frame without the object has no mask.</p>",
+                      _table([[html.escape(region), f"{t['start']}-{t['stop']}", t["frame"], html.escape(t["tracker"]),
+                               "x".join(map(str, t["working_size"])), t["empty_frames"], f"{100 * t['mean_area']:.2f} %",
+                               f"{t['seconds']:.1f}"] for region, t in tracks],
+                             ["region", "frames", "prompt frame", "tracker", "worked at", "frames without the object",
+                              "mean area", "seconds"])]
+        parts.append("<h2>Repairs</h2>")
         if not stores:
             parts.append("<p>Nothing was repaired.</p>")
         for seg in segments:

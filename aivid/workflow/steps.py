@@ -214,7 +214,8 @@ def report_pages(sm):
                           for plan, frames, repaired, mask in stores.values()})
     for line in seam_lines(seams):
         log.info("%s", line)
-    write_report(sm.wildcards.video, info, segments, routes, stores, settings, sm.output[0], seams)
+    tracks = [(Path(p).parent.name, _read_json(p)) for p in sm.input.tracks]
+    write_report(sm.wildcards.video, info, segments, routes, stores, settings, sm.output[0], seams, tracks)
     log.info("report pages of %d repaired segment(s) in %s", len(stores), sm.output[0])
 
 

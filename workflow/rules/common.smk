@@ -101,6 +101,14 @@ def tracked_masks(wildcards):
     return found
 
 
+def track_summaries(wildcards):
+    """Each tracked region's track.json (the report lists what every track followed)."""
+    return [
+        f"results/{wildcards.video}/regions/{region}/track.json"
+        for region in tracked_regions(VIDEOS[wildcards.video])
+    ]
+
+
 def track_gpu(wildcards):
     """A SAM2 track holds the `gpu` resource where it runs on one; the classical tracker does not."""
     from aivid.masks.track import torch_device

@@ -4,6 +4,7 @@ rule report_pages:
         segments="results/{video}/segments.json",
         plans=segment_plans,
         repaired=repaired_segments,
+        tracks=track_summaries,
         settings=[
             settings(stage) for stage in ("mask", "plan", "inpaint", "blend", "output")
         ],
