@@ -1,6 +1,6 @@
 """Measure a tracker against true object masks: coverage and area ratio per frame.
 
-    python scripts/eval_track.py VIDEO MASK [--frame N] [--model classical] [--width 480]
+    python scripts/eval_track.py VIDEO MASK [--frame N] [--model M] [--width W] [--sheet PNG]
 
 The prompt is what a user would give: a box around each object of the true mask on frame N
 (its connected components over `--min-area` pixels, `--pad` pixels wider).  Each box is tracked
@@ -18,17 +18,18 @@ import numpy as np
 from aivid.masks.track import track_frames, tracker_for
 from aivid.media.decode import read_frames
 from aivid.media.probe import probe
+from aivid.workflow.config import section
 
 
 @click.command()
 @click.argument("video")
 @click.argument("mask")
 @click.option("--frame", "n", default=0, show_default=True)
-@click.option("--model", default="classical", show_default=True)
-@click.option("--width", default=480, show_default=True, help="working width")
+@click.option("--model", help="track.model (default: the config schema's)")
+@click.option("--width", type=int, help="track.width, the working width (default: the config schema's)")
 @click.option("--pad", default=4, show_default=True)
 @click.option("--min-area", default=400, show_default=True)
-@click.option("--margin", default=0.1, show_default=True)
+@click.option("--margin", type=float, help="track.margin (default: the config schema's)")
 @click.option("--no-refine", is_flag=True)
 @click.option("--sheet", type=click.Path(), help="write a PNG of every 10th frame: truth green, mask red")
 def main(video, mask, n, model, width, pad, min_area, margin, no_refine, sheet):
@@ -38,7 +39,8 @@ def main(video, mask, n, model, width, pad, min_area, margin, no_refine, sheet):
     count, _, stats, _ = cv2.connectedComponentsWithStats(truth[n].astype(np.uint8))
     boxes = [[int(x) - pad, int(y) - pad, int(w) + 2 * pad, int(h) + 2 * pad]
              for x, y, w, h, area in stats[1:] if area >= min_area]
-    options = {"model": model, "width": width, "margin": margin, "refine": not no_refine, "device": "cpu"}
+    chosen = {"model": model, "width": width, "margin": margin, "refine": False if no_refine else None}
+    options = section("track", {k: v for k, v in chosen.items() if v is not None})
     tracker = tracker_for(options)
     began = time.perf_counter()
     union = np.zeros((T, H, W), bool)
@@ -52,7 +54,7 @@ def main(video, mask, n, model, width, pad, min_area, margin, no_refine, sheet):
     cov = (union & truth).sum(axis=(1, 2))[keep] / area[keep]
     ratio = union.sum(axis=(1, 2))[keep] / area[keep]
     iou = (union & truth).sum(axis=(1, 2))[keep] / (union | truth).sum(axis=(1, 2))[keep]
-    print(f"{video}: {len(boxes)} boxes on frame {n}, {T} frames, model {model}, width {width}")
+    print(f"{video}: {len(boxes)} boxes on frame {n}, {T} frames, model {options['model']}, width {options['width']}")
     print(f"  coverage >= 0.95 in {np.mean(cov >= 0.95):.0%} of frames; coverage median {np.median(cov):.3f}, "
           f"min {cov.min():.3f}")
     print(f"  area ratio median {np.median(ratio):.2f}, 90th percentile {np.percentile(ratio, 90):.2f}, "

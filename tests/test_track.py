@@ -8,6 +8,7 @@ ffmpeg's own decode.
 """
 
 import json
+import os
 import subprocess
 import sys
 
@@ -134,7 +135,7 @@ def test_sam2_model_tracks_through_the_same_loading_path(tracked_clip, tiny_sam2
     assert not np.array_equal(masks, track_small(path, info, {**region, "points": None}, a, b, options, tracker))
     proc = subprocess.run(["aivid", "track", str(path), "--box", "10", "10", "40", "40", "--frame", "0",
                            "--model", str(tmp_path), "-o", str(tmp_path / "m.mkv")], capture_output=True, text=True,
-                          env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "cannot load the tracking model" in proc.stderr and "hf download" in proc.stderr
 

@@ -1,12 +1,12 @@
 """Masks that follow an object: a box or clicked points on one frame, tracked through its shot
 (to the hard cuts either side, or over given frames), one mask per frame.
 
-Trackers share one interface (`Tracker.track`): frames of the shot at a reduced working size,
-the prompt frame's index among them and the prompt scaled to that size in; one bool mask per
-frame out.  `classical` needs no weights; `Sam2Tracker` runs SAM2's video model through
-transformers (`Sam2VideoModel`, a hub id or a local folder).
-The masks are stored at the working size (`results/NAME/regions/R/mask.zarr`) and scaled to the
-video's size when a segment's mask is built (`TrackedRegion`).
+Trackers share one interface (`Tracker.follow`): frames at a reduced working size, the prompt
+frame first and then outward from it, and the prompt scaled to that size in; one bool mask per
+frame out (`follow_region` runs it forward, then backward).  `classical` needs no weights;
+`Sam2Tracker` runs SAM2's video model through transformers (`Sam2VideoModel`, a hub id or a
+local folder).  The masks are stored at the working size (`results/NAME/regions/R/mask.zarr`)
+and scaled to the video's size when a segment's mask is built (aivid.masks.manual.TrackedRegions).
 """
 
 import abc
@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from aivid.errors import AividError
+
 
 def is_tracked(region):
     """Whether a configured region is followed through its shot (`track: true`, or points,
@@ -39,6 +40,7 @@ class Tracker(abc.ABC):
         the trackers do not care); box [x, y, w, h] and points [[x, y], ...] on the prompt frame
         at that size.  Yields one (h, w) bool mask per frame, and may stop early where the object
         has left the picture (the frames after it have no mask)."""
+
 
 class ClassicalTracker(Tracker):
     """No weights: the box is followed by the optical flow of the object's own pixels, trimmed
@@ -229,11 +231,8 @@ class ClassicalTracker(Tracker):
     INSIDE = 0.6
 
     def follow(self, frames, box=None, points=None):
-        if box is None:
-            if not points:
-                raise AividError("track", "a tracked region needs a box (or points with a SAM model)")
-            raise AividError("track.model", "the classical tracker needs a box: points need a SAM2 model "
-                             "(track.model: facebook/sam2.1-hiera-small or a local folder)")
+        if box is None:  # check_tracked says so in the user's words before any job runs
+            raise AividError("track.model", "the classical tracker follows a box")
         frames = iter(frames)
         first = next(frames)
         h, w = first.shape[:2]
@@ -405,8 +404,7 @@ class Sam2Tracker(Tracker):
         self.size = int(self.model.config.image_size)
         from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD  # the processors' own
 
-        mean, std = IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-        self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+        self.mean, self.std = np.asarray(IMAGENET_DEFAULT_MEAN, np.float32), np.asarray(IMAGENET_DEFAULT_STD, np.float32)
 
     def _pixels(self, frame):
         import torch
@@ -447,7 +445,8 @@ class Sam2Tracker(Tracker):
         with torch.inference_mode():
             for i, frame in enumerate(frames):
                 h, w = frame.shape[:2]
-                session = session or self._session(h, w, box, points)
+                if session is None:
+                    session = self._session(h, w, box, points)
                 result = self.model(inference_session=session, frame_idx=i, frame=self._pixels(frame))
                 logits = F.interpolate(result.pred_masks.float(), size=(h, w), mode="bilinear", align_corners=False)
                 yield logits[0, 0].cpu().numpy() > 0
