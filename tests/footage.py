@@ -22,6 +22,10 @@ KINDS = {
                                   "-c:a", "aac"]),
     "hevc": ("clip.mp4", [], ["-c:v", "libx265", "-x265-params", "keyint=25:min-keyint=25:log-level=error",
                               "-tag:v", "hvc1", "-c:a", "aac"]),
+    # a phone's HEVC: closed GOPs (IDR every second), B-frames, in MP4 as hvc1
+    "hevc_closed": ("clip.mp4", [], ["-c:v", "libx265", "-x265-params",
+                                     "keyint=25:min-keyint=25:open-gop=0:scenecut=0:log-level=error", "-tag:v", "hvc1",
+                                     "-c:a", "aac"]),
     # NTSC rate in Matroska's millisecond time base: frame times are not whole ticks
     "ntsc_mkv": ("clip.mkv", [], ["-c:v", "libx264", "-x264-params", X264_GOP, "-c:a", "aac"]),
     "vfr": ("clip.mkv", [], ["-vf", "setpts='N/(25*TB)+0.01*sin(N)/TB'", "-fps_mode", "vfr", "-c:v", "libx264",

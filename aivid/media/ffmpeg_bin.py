@@ -49,6 +49,7 @@ def run_capture(args):
 
 
 @functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=None)
 def has_encoder(name):
     """Whether this ffmpeg has the encoder `name` (`ffmpeg -encoders`)."""
     require("ffmpeg")

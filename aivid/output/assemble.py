@@ -3,6 +3,7 @@ segments; aivid.output.remux puts them in place of the source's frames."""
 
 import logging
 from fractions import Fraction
+from pathlib import Path
 
 import ffmpeg
 import numpy as np
@@ -73,38 +74,96 @@ def reencode_pix_fmt(info, formats=tuple(OVERLAY_FORMATS)):
     return deep[0] if info.bit_depth > 8 and deep else "yuv420p"
 
 
+# the source's ProRes profile (as ffprobe names it) -> prores_ks's number for it (a name such as
+# "4444" would be read as a number there)
+PRORES_PROFILES = {"proxy": 0, "lt": 1, "standard": 2, "hq": 3, "4444": 4, "4444 xq": 5, "4444xq": 5}
+DNXHR_PROFILES = {"dnxhr lb": "dnxhr_lb", "dnxhr sq": "dnxhr_sq", "dnxhr hq": "dnxhr_hq", "dnxhr hqx": "dnxhr_hqx",
+                  "dnxhr 444": "dnxhr_444"}
+MJPEG_QUALITY = 2  # -q:v of re-encoded MJPEG frames (the source's quantisers are not known): near the best
+# an intra-only source's pixel format (as its decoder gives it) -> what its encoder takes for it
+# (ProRes 4444 decodes to 12 bits, prores_ks codes 10; MJPEG's full-range yuvj formats are tagged pc)
+INTRA_FORMATS = {
+    "prores": {"yuv422p10le": "yuv422p10le", "yuv444p10le": "yuv444p10le", "yuv444p12le": "yuv444p10le"},
+    "dnxhd": {"yuv422p": "yuv422p", "yuv422p10le": "yuv422p10le", "yuv444p10le": "yuv444p10le"},
+    "mjpeg": {f"{p}{c}p": f"yuv{c}p" for p in ("yuvj", "yuv") for c in ("420", "422", "444")},
+}
+
+
+def intra_reason(info):
+    """Why re-encoded frames of an intra-only source cannot match its stream (None: they can)."""
+    profile = (info.profile or "").lower()
+    if info.pix_fmt not in INTRA_FORMATS[info.codec]:
+        return f"the source's pixel format {info.pix_fmt} is not matched yet" + (
+            " (its alpha channel would be lost)" if (info.pix_fmt or "").startswith(("yuva", "gbrap")) else "")
+    if info.codec == "prores" and profile not in PRORES_PROFILES:
+        return f"the source's ProRes profile {info.profile} is not matched yet"
+    if info.codec == "dnxhd" and profile not in DNXHR_PROFILES:
+        return f"the source's {info.profile or 'DNxHD'} profile is not matched yet (DNxHR LB/SQ/HQ/HQX/444 are)"
+    return None
+
+
 def matched_settings(info, settings):
-    """Encoder settings for GOPs that join the source's copied packets into one stream: the
-    source stream's profile and level, no more frame reordering than the source has (the
-    re-encoded packets take the source's dts), and parameter-set ids other
-    than the source's, so the source's own SPS/PPS stay valid for the copied GOP after."""
+    """Encoder settings for frames that join the source's copied packets into one stream.
+
+    H.264: the source stream's profile and level, no more frame reordering than the source has
+    (the re-encoded packets take the source's dts), and parameter-set ids other than the
+    source's, so the source's own SPS/PPS stay valid for the copied GOP after.  HEVC: the same
+    with x265 (_x265_params), whose parameter sets have the source's ids.  An intra-only
+    codec (aivid.output.route.INTRA_CODECS): its own encoder and profile (ProRes, DNxHR), every
+    frame decoded on its own."""
     from dataclasses import replace
 
+    from aivid.output.route import COPY_CODECS, INTRA_CODECS
+
     extra = dict(settings.extra or {})
-    profile = (info.profile or "").lower().replace("constrained ", "").replace(" intra", "")
+    profile = (info.profile or "").lower()
+    if info.codec in INTRA_CODECS:
+        if info.codec == "prores":
+            extra["profile:v"] = PRORES_PROFILES[profile]
+        elif info.codec == "dnxhd":
+            extra["profile:v"] = DNXHR_PROFILES[profile]
+        else:
+            extra["q:v"] = MJPEG_QUALITY
+        return replace(settings, codec=COPY_CODECS[info.codec], pix_fmt=INTRA_FORMATS[info.codec][info.pix_fmt],
+                       extra=extra)
+    delay = (info.index or packet_index(info.path)).reorder_delay()
+    if info.codec == "hevc":
+        return replace(settings, pix_fmt=reencode_pix_fmt(info), extra={**extra, "x265-params": _x265_params(info, delay)})
+    profile = profile.replace("constrained ", "").replace(" intra", "")
     if profile in H264_PROFILES:
         extra["profile:v"] = H264_PROFILES[profile]
     if info.level and info.level > 0:
         extra["level"] = f"{info.level / 10:.1f}"
-    delay = (info.index or packet_index(info.path)).reorder_delay()
     params = [f"sps-id={(source_sps_id(info) + 1) % 32}"]
     params += ["bframes=0"] if delay == 0 else ["b-pyramid=none"] if delay == 1 else []
     extra["x264-params"] = ":".join(params)
     return replace(settings, pix_fmt=reencode_pix_fmt(info), extra=extra)
 
 
+def _x265_params(info, delay):
+    """x265 options for HEVC GOPs that join the source's copied ones: the source's level, no
+    more frame reordering than the source has, parameter sets in band (x265 cannot give them
+    other ids than the source's: aivid.output.remux sends the source's again before the copied
+    GOP after), no log."""
+    params = ["repeat-headers=1", "log-level=error"]
+    if info.level and info.level > 0:
+        params.append(f"level-idc={info.level / 30:.1f}")  # ffprobe gives general_level_idc, 30 x the level
+    params += ["bframes=0"] if delay == 0 else ["b-pyramid=0"] if delay == 1 else []
+    return ":".join(params)
+
+
 def piece_settings(info, output, piece_ext):
     """EncodeSettings of a video's pieces (aivid.output.route.piece_format): matched to the source
-    stream where they join its copied packets ("ts"), else the `output` config's (its encoder
+    stream where they join its copied packets (smart render), else the `output` config's (its encoder
     resolved for this source: aivid.output.route.video_encoder), with frames at the source's
     depth and chroma as far as the encoder takes them (reencode_pix_fmt)."""
     from dataclasses import replace
 
     from aivid.media.encode import EncodeSettings
-    from aivid.output.route import output_for
+    from aivid.output.route import output_for, smart_render
 
     settings = EncodeSettings.from_config(output_for(info, output))
-    if piece_ext == "ts":
+    if smart_render(piece_ext):
         return matched_settings(info, settings)
     if not settings.lossless and settings.codec in ENCODER_FORMATS:
         return replace(settings, pix_fmt=reencode_pix_fmt(info, ENCODER_FORMATS[settings.codec]))
@@ -178,14 +237,68 @@ def reencoded_span(info, seg_start, seg_stop, changed):
     return a, b
 
 
-def encode_repaired_gops(info, seg_start, seg_stop, store, out, settings, changed):
-    """The piece of a repaired segment whose other GOPs are copied at the join: only the GOPs
-    (safe cut to safe cut) that the `changed` frames [first, last) of the segment fall in are
-    re-encoded, with the repair laid over (aivid.output.remux puts them in place)."""
-    a, b = reencoded_span(info, seg_start, seg_stop, changed)
-    log.info("frames %d-%d re-encoded, %d of the segment's %d frames stream-copied", a, b,
-             seg_stop - seg_start - (b - a), seg_stop - seg_start)
-    return encode_repaired(info, seg_start, a, b, store, out, settings)
+def reencoded_spans(info, seg_start, seg_stop, plan):
+    """[(a, b), ...]: the frames of a repaired segment (absolute numbers) that smart render
+    re-encodes, every other frame's packet copied.  An intra-only source (every frame a safe
+    cut): the runs of frames the repair changes (the segment's masked frames; the blend changes
+    no other frame).  Otherwise the whole GOPs its windows reach (reencoded_span)."""
+    from aivid.output.route import INTRA_CODECS
+    from aivid.repair.boxes import window_frames
+
+    if info.codec not in INTRA_CODECS:
+        return [reencoded_span(info, seg_start, seg_stop, window_frames(plan["windows"]))]
+    runs = []
+    for frame in sorted(f for f in plan["segment"]["active_frames"] if seg_start <= f < seg_stop):
+        if runs and runs[-1][1] == frame:
+            runs[-1][1] = frame + 1
+        else:
+            runs.append([frame, frame + 1])
+    return [tuple(run) for run in runs]
+
+
+def encode_repaired_spans(info, seg_start, seg_stop, store, out, settings, spans):
+    """The piece of a repaired segment whose other packets are copied at the join: the frames of
+    `spans` (reencoded_spans) re-encoded with the repair laid over, one after another in one file
+    (aivid.output.remux puts each span in place)."""
+    count = sum(b - a for a, b in spans)
+    log.info("frames %s re-encoded, %d of the segment's %d frames stream-copied",
+             ", ".join(f"{a}-{b}" for a, b in spans), seg_stop - seg_start - count, seg_stop - seg_start)
+    if len(spans) == 1:
+        return encode_repaired(info, seg_start, *spans[0], store, out, settings)
+    out = Path(out)
+    parts = [out.with_name(f".part{k}.{out.name}") for k in range(len(spans))]
+    try:
+        for (a, b), part in zip(spans, parts):
+            encode_repaired(info, seg_start, a, b, store, part, settings)
+        with atomic_output(out) as tmp:
+            _join_intra(parts, tmp)
+    finally:
+        for part in parts:
+            part.unlink(missing_ok=True)
+    return out
+
+
+def _join_intra(parts, out):
+    """Write the video packets of `parts` (pieces of an intra-only codec, one encoder setup) one
+    after another into `out`, each frame one tick of the first part's time base after the last."""
+    import av
+
+    with av.open(str(parts[0])) as first, av.open(str(out), "w", format="mov") as dst:
+        template = first.streams.video[0]
+        stream = dst.add_stream_from_template(template)
+        stream.time_base = template.time_base
+        stream.codec_context.codec_tag = template.codec_context.codec_tag  # a template leaves it out
+        frame = 0
+        for part in parts:
+            with av.open(str(part)) as src:
+                video = src.streams.video[0]
+                packets = [p for p in src.demux(video) if p.size]
+                step = max(1, round(1 / (Fraction(video.average_rate) * video.time_base))) if video.average_rate else 1
+                for packet in packets:
+                    packet.stream = stream
+                    packet.pts = packet.dts = frame * step
+                    dst.mux(packet)
+                    frame += 1
 
 
 def stored_box(info, box):
@@ -209,8 +322,9 @@ def encode_repaired(info, seg_start, start, stop, store, out, settings):
     from aivid.repair.blend import repair_patches
 
     require("ffmpeg")
-    if settings.lossless and working_format(info)[1] != np.uint8:
-        return _encode_repaired_deep(info, seg_start, start, stop, store, out, settings)
+    if (settings.lossless and working_format(info)[1] != np.uint8) or \
+            (not settings.lossless and settings.pix_fmt not in OVERLAY_FORMATS):
+        return _encode_repaired_frames(info, seg_start, start, stop, store, out, settings)
     first, last, y0, y1, x0, x1 = box_of(store)
     (sx0, sy0, sx1, sy1), turns = stored_box(info, (x0, y0, x1, y1))
     lo, hi = start - seg_start, stop - seg_start  # frames of the segment (and of `store`)
@@ -245,11 +359,13 @@ def encode_repaired(info, seg_start, start, stop, store, out, settings):
     return out
 
 
-def _encode_repaired_deep(info, seg_start, start, stop, store, out, settings):
-    """encode_repaired for lossless output of a source deeper than 8 bits: ffmpeg's overlay has
-    no 16-bit RGB, so the source's frames are decoded to 16-bit RGB (as the repair saw them), the
-    box pasted in, and the frames piped to FFV1 at 16 bits: every pixel exact, the repaired ones
-    at full depth."""
+def _encode_repaired_frames(info, seg_start, start, stop, store, out, settings):
+    """encode_repaired where ffmpeg's overlay cannot lay the patch over: no 16-bit RGB (lossless
+    output of a source deeper than 8 bits) and no 10-bit 4:4:4 (ProRes 4444, DNxHR 444).  The
+    source's frames are decoded to RGB at the working depth (as the repair saw them), the box
+    pasted in, and whole frames piped to the encoder: lossless FFV1 at 16 bits keeps every pixel
+    exactly, the repaired ones at full depth; a lossy intra codec gets them converted back with
+    the source's matrix and range (only the repaired frames of an intra source take this path)."""
     from aivid.repair.blend import repair_patches
 
     first, last, y0, y1, x0, x1 = box_of(store)
@@ -273,6 +389,9 @@ def _encode_repaired_deep(info, seg_start, start, stop, store, out, settings):
     fps = Fraction(info.fps)
     video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt=pix_fmt, s=f"{width}x{height}",
                          framerate=f"{fps.numerator}/{fps.denominator}").video
+    _, scale = _colour_args(info.to_dict(), settings.lossless)
+    if scale:
+        video = video.filter("scale", **scale)
     with atomic_output(out) as tmp:
         args = video.output(str(tmp), **_encode_args(info, settings, stop - start)).global_args(
             "-nostdin", "-v", "error", "-y").compile()

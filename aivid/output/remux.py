@@ -27,11 +27,15 @@ REENCODE_CONTAINERS = {"h264": ("mp4", "mov", "m4v", "mkv"), "hevc": ("mp4", "mo
 
 @dataclass
 class Span:
-    """Frames [start, stop) of the source replaced by the re-encoded frames of the piece `path`."""
+    """Frames [start, stop) of the source replaced by the re-encoded frames of the piece `path`
+    (its frames from `offset` on: a piece may hold several spans, one after another, `held`
+    frames in all; None: just this span's)."""
 
     start: int
     stop: int
     path: str
+    offset: int = 0
+    held: int | None = None
 
 
 def output_container(info, video_codec=None):
@@ -105,6 +109,33 @@ def to_stream_format(data, codec, length_size):
     return bytes(out)
 
 
+HEVC_PARAMETER_SETS = (32, 33, 34)  # VPS, SPS, PPS
+
+
+def parameter_sets(codec, extradata, length_size):
+    """The source's HEVC VPS/SPS/PPS (from its hvcC or Annex B extradata) in the stream's NAL
+    framing: sent again before the first copied GOP after a re-encoded span, whose own
+    parameter sets (x265 gives them the same ids) replaced them in the decoder (b"" for other
+    codecs, whose re-encoded parameter sets take other ids)."""
+    if codec != "hevc" or not extradata:
+        return b""
+    if extradata[:3] == b"\x00\x00\x01" or extradata[:4] == b"\x00\x00\x00\x01":
+        units = _annexb_units(extradata)
+    else:
+        units, at = [], 23  # hvcC: 22 bytes of configuration, then numOfArrays
+        for _ in range(extradata[22] if len(extradata) > 22 else 0):
+            count = int.from_bytes(extradata[at + 1: at + 3], "big")
+            at += 3
+            for _ in range(count):
+                size = int.from_bytes(extradata[at: at + 2], "big")
+                units.append(extradata[at + 2: at + 2 + size])
+                at += 2 + size
+    units = [u for u in units if u and (u[0] >> 1) & 0x3F in HEVC_PARAMETER_SETS]
+    if length_size is None:
+        return b"".join(b"\x00\x00\x00\x01" + u for u in units)
+    return b"".join(len(u).to_bytes(length_size, "big") + u for u in units)
+
+
 def _piece_packets(span, source_pts):
     """The video packets of one piece in decode order: (bytes, pts, key, presentation rank), the
     pts being the source's frame pts; AividError if the piece does not hold the span's frames."""
@@ -114,9 +145,12 @@ def _piece_packets(span, source_pts):
                 if p.size]
         extradata = stream.codec_context.extradata
     count = span.stop - span.start
-    if len(rows) != count or any(ts is None for _, ts, _ in rows):
-        raise AividError(span.path, f"holds {len(rows)} frames with timestamps, frames {span.start}-{span.stop} "
-                                    f"of the source are {count}")
+    held = span.held or count
+    if len(rows) != held or any(ts is None for _, ts, _ in rows):
+        what = f"frames {span.start}-{span.stop} of the source are {count}" if held == count else \
+            f"its spans of the source's frames are {held}"
+        raise AividError(span.path, f"holds {len(rows)} frames with timestamps, {what}")
+    rows = rows[span.offset: span.offset + count]
     order = sorted(range(count), key=lambda i: rows[i][1])
     rank = {i: r for r, i in enumerate(order)}
     return [(data, source_pts[span.start + rank[i]], key, rank[i]) for i, (data, _, key) in enumerate(rows)], extradata
@@ -183,11 +217,15 @@ def _remux(info, spans, out, whole=False):
                                                 f"{Path(out).suffix} ({exc})") from None
                 streams[s.index].time_base = s.time_base
                 _copy_stream_facts(s, streams[s.index])
+                if s.index == video.index and Path(out).suffix.lower() == Path(info.path).suffix.lower():
+                    _copy_codec_tag(s, streams[s.index])
             try:
                 dst.set_chapters(src.chapters())
             except (AttributeError, ValueError, av.error.FFmpegError):
                 pass
             length_size = None if whole else _length_size(info.codec, video.codec_context.extradata)
+            resend = b"" if whole else parameter_sets(info.codec, video.codec_context.extradata, length_size)
+            pending = False  # the source's parameter sets are due before the next copied packet
             out_video = streams[video.index]
             done, replaced_dts = set(), _replaced_dts(index, spans) if not whole else None
             delay = max(_piece_delay(sp.path) for sp in spans) if whole else 0
@@ -202,6 +240,8 @@ def _remux(info, spans, out, whole=False):
                 ts = packet.pts if packet.pts is not None else packet.dts
                 k = _span_of(spans, starts, pts, ts, packet.is_discard)
                 if k is None:
+                    if pending:
+                        packet, pending = _with_prefix(packet, resend, video.time_base), False
                     packet.stream = out_video
                     dst.mux(packet)
                     continue
@@ -228,10 +268,21 @@ def _remux(info, spans, out, whole=False):
                                                     "more frame reordering than the source's stream allows")
                     new.is_keyframe = key
                     dst.mux(new)
+                pending = bool(resend)
             missing = set(range(len(spans))) - done
             if missing:
                 raise AividError(info.path, f"frames {spans[min(missing)].start}- were not found in the source's packets")
     return [(s.start, s.stop) for s in spans]
+
+
+def _with_prefix(packet, prefix, time_base):
+    """A copy of source video `packet` with `prefix` (parameter sets) before its bytes."""
+    new = av.Packet(prefix + bytes(packet))
+    new.time_base = time_base
+    new.pts, new.dts, new.is_keyframe = packet.pts, packet.dts, packet.is_keyframe
+    if packet.duration:
+        new.duration = packet.duration
+    return new
 
 
 def _tick(pts):
@@ -240,8 +291,21 @@ def _tick(pts):
 
 def _copy_stream_facts(src, dst):
     dst.metadata.update(src.metadata)
+    if src.type == "video" and src.sample_aspect_ratio and not dst.codec_context.sample_aspect_ratio:
+        # the container's own aspect (MOV's pasp: ProRes frames do not carry one), which a
+        # template's codec parameters leave out
+        dst.codec_context.sample_aspect_ratio = src.sample_aspect_ratio
     try:
         dst.disposition = src.disposition
+    except (AttributeError, ValueError, TypeError):
+        pass
+
+
+def _copy_codec_tag(src, dst):
+    """The source's codec tag on a stream copied into the same container: a template leaves it
+    out and the muxer picks its default (MOV: `apch`, ProRes HQ, for a 4444 stream)."""
+    try:
+        dst.codec_context.codec_tag = src.codec_context.codec_tag
     except (AttributeError, ValueError, TypeError):
         pass
 

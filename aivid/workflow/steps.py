@@ -168,9 +168,9 @@ def blend(sm):
 
 
 def piece(sm):
-    from aivid.output.assemble import encode_repaired, encode_repaired_gops, piece_settings, transcode_segment
+    from aivid.output.assemble import encode_repaired, encode_repaired_spans, piece_settings, reencoded_spans
+    from aivid.output.assemble import transcode_segment
     from aivid.output.route import segment_route
-    from aivid.repair.boxes import window_frames
 
     info, seg, ext = _info(sm.input.probe), _segment(sm), sm.wildcards.ext
     plan = _read_json(sm.input.plan[0]) if sm.input.plan else None
@@ -178,8 +178,8 @@ def piece(sm):
     if route == "transcode":
         transcode_segment(info, seg["start"], seg["stop"], sm.output[0], settings)
     elif route == "repair_gops":
-        changed = window_frames(plan["windows"])
-        encode_repaired_gops(info, seg["start"], seg["stop"], sm.input.repaired[0], sm.output[0], settings, changed)
+        spans = reencoded_spans(info, seg["start"], seg["stop"], plan)
+        encode_repaired_spans(info, seg["start"], seg["stop"], sm.input.repaired[0], sm.output[0], settings, spans)
     elif route == "repair":
         encode_repaired(info, seg["start"], seg["start"], seg["stop"], sm.input.repaired[0], sm.output[0], settings)
     else:
@@ -189,10 +189,9 @@ def piece(sm):
 
 
 def report_pages(sm):
-    from aivid.output.assemble import reencoded_span
+    from aivid.output.assemble import reencoded_spans
     from aivid.output.report import write_report
     from aivid.output.route import piece_format, route_reason, segment_route
-    from aivid.repair.boxes import window_frames
     from aivid.repair.seams import seam_figures, seam_lines
 
     info, segments = _info(sm.input.probe), _read_json(sm.input.segments)
@@ -202,9 +201,8 @@ def report_pages(sm):
     for seg in segments:
         index, plan = str(seg["index"]), plans.get(str(seg["start"]))
         route = segment_route(sm.params.piece_ext, index in sm.params.untouched, plan)
-        span = reencoded_span(info, seg["start"], seg["stop"], window_frames(plan["windows"])) \
-            if route == "repair_gops" else None
-        routes[index] = (route, route_reason(route, sm.params.piece_ext, whole, span))
+        spans = reencoded_spans(info, seg["start"], seg["stop"], plan) if route == "repair_gops" else ()
+        routes[index] = (route, route_reason(route, sm.params.piece_ext, whole, spans))
         if route in ("repair", "repair_gops"):
             folder = Path(sm.output[0]).parent / f"seg{index}"
             stores[index] = (plan, folder / "frames.zarr", folder / "repaired.zarr", folder / "mask.zarr")
@@ -245,23 +243,26 @@ def _repairs(sm):
 def output_spans(info, segments, pieces, plans):
     """(whole, spans): the re-encoded pieces of a video as aivid.output.remux.Span, and whether
     they cover the whole video (no packet of the source's video copied)."""
-    from aivid.output.assemble import reencoded_span
+    from aivid.output.assemble import reencoded_spans
     from aivid.output.remux import Span
-    from aivid.repair.boxes import window_frames
+    from aivid.output.route import smart_render
 
     by_folder = {Path(p).parent.name: p for p in pieces}
     plan_of = {Path(p).parent.name: p for p in plans}
-    whole = any(Path(p).suffix != ".ts" for p in pieces)
+    whole = not all(smart_render(Path(p).suffix.lstrip(".")) for p in pieces)
     spans = []
     for seg in segments:
         folder = f"seg{seg['index']}"
         if folder not in by_folder:
             continue
-        start, stop = seg["start"], seg["stop"]
-        if not whole:
-            plan = _read_json(plan_of[folder])
-            start, stop = reencoded_span(info, start, stop, window_frames(plan["windows"]))
-        spans.append(Span(start, stop, by_folder[folder]))
+        if whole:
+            spans.append(Span(seg["start"], seg["stop"], by_folder[folder]))
+            continue
+        runs = reencoded_spans(info, seg["start"], seg["stop"], _read_json(plan_of[folder]))
+        held, offset = sum(b - a for a, b in runs), 0  # a piece holds its runs one after another
+        for start, stop in runs:
+            spans.append(Span(start, stop, by_folder[folder], offset, held))
+            offset += stop - start
     return whole, spans
 
 
