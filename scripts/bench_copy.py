@@ -4,8 +4,9 @@
     python scripts/bench_copy.py [--source h264|hevc10|prores] [--minutes 5] [--preset veryfast] [--workdir DIR]
 
 Builds a 1080p video of --minutes (a 10 s clip of Big Buck Bunny, scaled up, stream-copied end to
-end; a keyframe every 10 s) as a camera or an editor hands it over -- H.264 8-bit, HEVC 10-bit
-(x265, closed GOPs, as phones record) or ProRes 422 HQ (every frame a keyframe) -- puts three
+end) as a camera or an editor hands it over -- H.264 8-bit (a keyframe every 10 s, x264's
+default), HEVC 10-bit (x265, closed GOPs of 1 s, as phones record) or ProRes 422 HQ (every
+frame a keyframe) -- puts three
 64x64 defects of 2 s each in it, and times: a full re-encode with ffmpeg at the settings aivid
 re-encodes with (x264 / x265 --preset CRF 18 at the source's depth, or prores_ks at the source's
 profile; audio copied) and aivid's whole workflow (classical backend), sampling the size of
@@ -27,7 +28,7 @@ SNAKEFILE = Path(__file__).resolve().parent.parent / "workflow" / "Snakefile"
 SOURCES = {
     "h264": ("long.mp4", ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20"], ["-c:v", "libx264", "-crf", "18"]),
     "hevc10": ("long.mp4", ["-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p10le", "-tag:v", "hvc1",
-                            "-x265-params", "keyint=250:min-keyint=250:open-gop=0:scenecut=0:log-level=error"],
+                            "-x265-params", "keyint=25:min-keyint=25:open-gop=0:scenecut=0:log-level=error"],
                ["-c:v", "libx265", "-crf", "18", "-pix_fmt", "yuv420p10le", "-x265-params", "log-level=error"]),
     "prores": ("long.mov", ["-c:v", "prores_ks", "-profile:v", "3", "-pix_fmt", "yuv422p10le"],
                ["-c:v", "prores_ks", "-profile:v", "3", "-pix_fmt", "yuv422p10le"]),
@@ -65,9 +66,9 @@ def disk_usage(path):
 
 
 def reencode_repaired_segments(video, work, first_frames, preset, source="h264", count=50):
-    """Seconds ffmpeg alone takes to re-encode the keyframe-to-keyframe stretches holding these
-    frames (the least any tool must re-encode to change them and stream-copy the rest; every
-    frame is a keyframe in ProRes: the `count` repaired frames from each)."""
+    """Seconds ffmpeg alone takes to re-encode the keyframe-to-keyframe stretches holding the
+    `count` frames from each of these (the least any tool must re-encode to change them and
+    stream-copy the rest; every frame is a keyframe in ProRes: the `count` repaired frames)."""
     from aivid.media.probe import probe
 
     info = probe(video)
@@ -76,7 +77,8 @@ def reencode_repaired_segments(video, work, first_frames, preset, source="h264",
     for frame in first_frames:
         k = max(i for i, key in enumerate(keys[:-1]) if key <= frame)
         seek = float(info.index.pts[keys[k]] * info.index.time_base) - info.start_time
-        length = count if source == "prores" else keys[k + 1] - keys[k]
+        end = min(key for key in keys if key >= frame + count)  # the GOPs the defect's frames fall in
+        length = count if source == "prores" else end - keys[k]
         subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-noaccurate_seek", "-ss", f"{seek:.6f}", "-i",
                         video, "-frames:v", str(length), *full_args(source, preset), "-an",
                         work / ("gop.mov" if source == "prores" else "gop.ts")], check=True)
@@ -139,7 +141,7 @@ def main():
         final = work / "results" / "long" / f"output{video.suffix}"
         check = self_check_seconds(work)
         floor = reencode_repaired_segments(video, work, [r["frames"][0] for r in regions], args.preset, args.source)
-        what = "the 150 repaired frames" if args.source == "prores" else "the 3 GOPs the defects fall in"
+        what = "the 150 repaired frames" if args.source == "prores" else "the GOPs the 3 defects fall in"
         print(f"of which unavoidable: re-encoding {what}, with ffmpeg alone: {floor:.1f} s = "
               f"{floor / full:.1%} of the full re-encode", flush=True)
         print(f"aivid, 3 defects, classical backend: {ours:.1f} s = {ours / full:.1%} of the full re-encode "

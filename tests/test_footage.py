@@ -23,7 +23,7 @@ SMART = ["mp4", "mkv", "mov_pcm", "ntsc_mkv", "vfr", "vfr_switch", "rotate90", "
 # every frame re-encoded, frame-exact: not matched yet, or (hevc: x265's open GOPs) no safe cut but the first
 WHOLE = ["hevc", "webm", "av1", "avi_bframes"]
 INTRA = ["prores_pcm", "avi_mjpeg"]  # intra-only codecs: only the repaired frames re-encoded, in the source's codec
-FAMILY = {"hevc": "hevc", "webm": "vp9", "av1": "h264"}  # whole re-encodes in the source's codec family (AV1: not yet)
+FAMILY = {"hevc": "hevc", "webm": "vp9", "av1": "av1"}  # whole re-encodes in the source's codec family
 KINDS = SMART + ["open_gop"] + INTRA + WHOLE
 
 
@@ -166,6 +166,8 @@ def test_footage_comes_out_as_it_went_in(kind, footage_dir, matrix):
         if kind in WHOLE and key == "color_range" and sv.get(key) == "tv":
             continue  # H.264 cannot say "limited" without a colour description: the default meaning
         same = {None: "progressive"} if key == "field_order" else {}  # no word for it: progressive
+        if kind == "av1" and key == "sample_aspect_ratio":  # a stream muxed alone (remux._stream_like) says
+            same = {None: "1:1"}  # no aspect: square pixels (an anamorphic AV1 source is refused at the join)
         assert same.get(ov.get(key), ov.get(key)) == same.get(sv.get(key), sv.get(key)), key
     if kind == "interlaced":  # every frame coded as the source's: interlaced, same field first
         fields = lambda path: subprocess.run(

@@ -1,7 +1,9 @@
 """Re-encoding the pieces of the output: the GOPs a repair reaches (laid over by ffmpeg), or whole
 segments; aivid.output.remux puts them in place of the source's frames."""
 
+import functools
 import logging
+import tempfile
 from fractions import Fraction
 from pathlib import Path
 
@@ -86,7 +88,12 @@ INTRA_FORMATS = {
     "prores": {"yuv422p10le": "yuv422p10le", "yuv444p10le": "yuv444p10le", "yuv444p12le": "yuv444p10le"},
     "dnxhd": {"yuv422p": "yuv422p", "yuv422p10le": "yuv422p10le", "yuv444p10le": "yuv444p10le"},
     "mjpeg": {f"{p}{c}p": f"yuv{c}p" for p in ("yuvj", "yuv") for c in ("420", "422", "444")},
+    "ffv1": {f: f for f in OVERLAY_FORMATS},  # lossless: the overlay keeps every pixel outside the patch
 }
+# FFV1 version 3 keeps its setup in the stream's extradata, which re-encoded frames must share:
+# the options tried, most usual first (archives: level 3, one frame a GOP, slice CRCs)
+FFV1_TRIALS = [{"slices": n, "slicecrc": crc, "coder": coder, "context": context}
+               for crc in (1, 0) for n in (24, 16, 4, 30, 12, 9, 6, 2) for coder in (1, 0, 2) for context in (0, 1)]
 
 
 def intra_reason(info):
@@ -99,7 +106,37 @@ def intra_reason(info):
         return f"the source's ProRes profile {info.profile} is not matched yet"
     if info.codec == "dnxhd" and profile not in DNXHR_PROFILES:
         return f"the source's {info.profile or 'DNxHD'} profile is not matched yet (DNxHR LB/SQ/HQ/HQX/444 are)"
+    index = info.index or packet_index(info.path)
+    if info.codec == "ffv1" and len(index.keyframes) != info.frames:
+        return "FFV1 with GOPs (not every frame a keyframe: -g 1) is not matched yet"
     return None
+
+
+@functools.lru_cache(maxsize=None)
+def ffv1_options(path, stream, width, height, pix_fmt):
+    """ffv1 encoder options whose frames decode with the source's own setup: level 1 where the
+    source has no extradata (each keyframe carries its setup), else the level 3 options, among
+    FFV1_TRIALS, whose one-frame encode has the source's extradata byte for byte."""
+    import av
+
+    with av.open(path) as src:
+        wanted = src.streams[stream].codec_context.extradata
+    if not wanted:
+        return {"level": 1, "g": 1}
+    require("ffmpeg")
+    with tempfile.TemporaryDirectory() as tmp:
+        for options in FFV1_TRIALS:
+            trial = Path(tmp) / "trial.mkv"
+            args = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", f"color=size={width}x{height}",
+                    "-frames:v", "1", "-pix_fmt", pix_fmt, "-c:v", "ffv1", "-level", "3", "-g", "1",
+                    *[str(x) for k, v in options.items() for x in (f"-{k}", v)], str(trial)]
+            if run_capture(args)[0] != 0:
+                continue
+            with av.open(str(trial)) as made:
+                if made.streams.video[0].codec_context.extradata == wanted:
+                    return {"level": 3, "g": 1, **options}
+    raise AividError(path, "its FFV1 setup (extradata) is not one ffmpeg's ffv1 encoder makes with the usual "
+                           "options: its repaired frames cannot join its stream (set output.lossless: true)")
 
 
 def matched_settings(info, settings):
@@ -122,6 +159,9 @@ def matched_settings(info, settings):
             extra["profile:v"] = PRORES_PROFILES[profile]
         elif info.codec == "dnxhd":
             extra["profile:v"] = DNXHR_PROFILES[profile]
+        elif info.codec == "ffv1":
+            stored = (info.height, info.width) if info.rotation in (90, 270) else (info.width, info.height)
+            extra.update(ffv1_options(info.path, info.stream, *stored, info.pix_fmt))
         else:
             extra["q:v"] = MJPEG_QUALITY
         return replace(settings, codec=COPY_CODECS[info.codec], pix_fmt=INTRA_FORMATS[info.codec][info.pix_fmt],
@@ -260,6 +300,8 @@ def encode_repaired_spans(info, seg_start, seg_stop, store, out, settings, spans
     """The piece of a repaired segment whose other packets are copied at the join: the frames of
     `spans` (reencoded_spans) re-encoded with the repair laid over, one after another in one file
     (aivid.output.remux puts each span in place)."""
+    import av
+
     count = sum(b - a for a, b in spans)
     log.info("frames %s re-encoded, %d of the segment's %d frames stream-copied",
              ", ".join(f"{a}-{b}" for a, b in spans), seg_stop - seg_start - count, seg_stop - seg_start)
@@ -271,19 +313,23 @@ def encode_repaired_spans(info, seg_start, seg_stop, store, out, settings, spans
         for (a, b), part in zip(spans, parts):
             encode_repaired(info, seg_start, a, b, store, part, settings)
         with atomic_output(out) as tmp:
-            _join_intra(parts, tmp)
+            try:
+                _join_intra(parts, tmp, out.suffix.lstrip("."))
+            except (ValueError, av.error.FFmpegError) as exc:
+                raise AividError(info.path, f"joining the re-encoded frames {spans[0][0]}-{spans[-1][1]} failed "
+                                            f"({exc})") from None
     finally:
         for part in parts:
             part.unlink(missing_ok=True)
     return out
 
 
-def _join_intra(parts, out):
+def _join_intra(parts, out, container):
     """Write the video packets of `parts` (pieces of an intra-only codec, one encoder setup) one
     after another into `out`, each frame one tick of the first part's time base after the last."""
     import av
 
-    with av.open(str(parts[0])) as first, av.open(str(out), "w", format="mov") as dst:
+    with av.open(str(parts[0])) as first, av.open(str(out), "w", format=container) as dst:
         template = first.streams.video[0]
         stream = dst.add_stream_from_template(template)
         stream.time_base = template.time_base

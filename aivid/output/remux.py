@@ -204,7 +204,10 @@ def _remux(info, spans, out, whole=False):
                     continue  # a timecode track: the muxer writes it again from the video's timecode tag
                 if whole and s.index == video.index:
                     with av.open(spans[0].path) as first:
-                        template_stream = dst.add_stream_from_template(first.streams.video[0])
+                        template_stream = _stream_like(dst, first.streams.video[0])
+                    if template_stream.codec_context is None and s.sample_aspect_ratio not in (None, 0, 1):
+                        raise AividError(info.path, f"its pixel aspect {s.sample_aspect_ratio} cannot be kept on a "
+                                                    f"re-encoded {template_stream.name} stream yet; set output.codec: libx264")
                     template_stream.time_base = video.time_base
                     _copy_stream_facts(s, template_stream)
                     _copy_colour(s, template_stream)
@@ -249,15 +252,23 @@ def _remux(info, spans, out, whole=False):
                     continue
                 done.add(k)
                 packets, extradata = _piece_packets(spans[k], pts)
+                if not whole and info.codec == "ffv1" and extradata != video.codec_context.extradata:
+                    raise AividError(spans[k].path, "its FFV1 setup (extradata) differs from the source's: its frames "
+                                                    "would not decode in the source's stream")
                 if whole:
                     first_extradata = extradata if first_extradata is None else first_extradata
                     if extradata != first_extradata:
                         raise AividError(spans[k].path, "was encoded with other settings than the first piece")
-                for i, (data, p_ts, key, _) in enumerate(packets):
+                for i, (data, p_ts, key, rank) in enumerate(packets):
                     new = av.Packet(to_stream_format(data, info.codec, length_size))
                     new.stream = out_video
                     new.time_base = video.time_base
                     new.pts = p_ts
+                    # the source frame's own duration (the next frame's pts minus its own): a muxer
+                    # that knows no frame rate (a stream for muxing alone) would otherwise end an
+                    # MP4 edit list at the last frame's start and hide it
+                    g = spans[k].start + rank
+                    new.duration = pts[g + 1] - pts[g] if g + 1 < len(pts) else _tick(pts[-2:])
                     if whole:
                         g = spans[k].start + i  # each piece decodes its own frames, closed
                         new.dts = pts[g - delay] if g >= delay else pts[0] - (delay - g) * _tick(pts)
@@ -289,9 +300,21 @@ def _tick(pts):
     return max(1, pts[1] - pts[0]) if len(pts) > 1 else 1
 
 
+def _stream_like(dst, template):
+    """A new stream of `dst` for the packets of `template`'s stream: its codec parameters copied
+    (PyAV looks the codec up by its decoder's name, and AV1's, libdav1d, has no encoder: then a
+    stream for muxing alone, whose sequence header the muxer takes from the first packet)."""
+    try:
+        return dst.add_stream_from_template(template)
+    except av.codec.codec.UnknownCodecError:
+        return dst.add_mux_stream(template.codec_context.codec.canonical_name, width=template.width,
+                                  height=template.height)
+
+
 def _copy_stream_facts(src, dst):
     dst.metadata.update(src.metadata)
-    if src.type == "video" and src.sample_aspect_ratio and not dst.codec_context.sample_aspect_ratio:
+    if src.type == "video" and src.sample_aspect_ratio and dst.codec_context is not None \
+            and not dst.codec_context.sample_aspect_ratio:
         # the container's own aspect (MOV's pasp: ProRes frames do not carry one), which a
         # template's codec parameters leave out
         dst.codec_context.sample_aspect_ratio = src.sample_aspect_ratio

@@ -2,8 +2,8 @@
 encode, which the config check, the rules (which files a segment needs) and the piece step (which
 encode to run) all ask.
 
-A video's pieces are of one format (`piece_format`): "ts" (H.264/HEVC GOPs in MPEG-TS) or "mov"
-(frames of an intra-only codec: ProRes, DNxHR, MJPEG) when untouched frames can keep their packets
+A video's pieces are of one format (`piece_format`): "ts" (H.264/HEVC GOPs in MPEG-TS), "mov" or
+"nut" (frames of an intra-only codec: ProRes, DNxHR, MJPEG; FFV1) when untouched frames can keep their packets
 (smart render, `smart_render`), else "mkv" (lossless) or "mp4" (everything re-encoded).  Each
 segment then takes one route (`segment_route`):
 
@@ -16,9 +16,11 @@ segment then takes one route (`segment_route`):
 
 # source codec -> the encoder that can match its stream, so re-encoded and copied packets are one
 # stream (aivid.output.assemble.matched_settings)
-COPY_CODECS = {"h264": "libx264", "hevc": "libx265", "prores": "prores_ks", "dnxhd": "dnxhd", "mjpeg": "mjpeg"}
-INTRA_CODECS = ("prores", "dnxhd", "mjpeg")  # every frame coded on its own: every frame a safe cut
-SMART_PIECES = {"ts": "gops", "mov": "intra"}  # piece formats whose pieces join copied packets
+COPY_CODECS = {"h264": "libx264", "hevc": "libx265", "prores": "prores_ks", "dnxhd": "dnxhd", "mjpeg": "mjpeg",
+               "ffv1": "ffv1"}
+INTRA_CODECS = ("prores", "dnxhd", "mjpeg", "ffv1")  # every frame coded on its own: every frame a safe cut
+SMART_PIECES = {"ts": "gops", "mov": "intra", "nut": "intra"}  # piece formats whose pieces join copied packets
+INTRA_PIECES = {"prores": "mov", "dnxhd": "mov", "mjpeg": "mov", "ffv1": "nut"}  # a container that takes the codec
 
 
 def smart_render(piece_ext):
@@ -53,15 +55,14 @@ def stream_copy_reason(info, output):
 
 
 ENCODER_CODEC = {"libx264": "h264", "libx265": "hevc", "libvpx-vp9": "vp9", "libsvtav1": "av1", "libaom-av1": "av1"}
-# (not AV1 yet: the join copies a whole re-encode's stream setup with PyAV, which looks its codec
-# up by the decoder's name -- libdav1d, no encoder -- and fails)
-FAMILY_ENCODERS = {"h264": ("libx264",), "hevc": ("libx265",), "vp9": ("libvpx-vp9",)}
+FAMILY_ENCODERS = {"h264": ("libx264",), "hevc": ("libx265",), "vp9": ("libvpx-vp9",), "av1": ("libsvtav1", "libaom-av1")}
 
 
 def video_encoder(info, codec):
     """The encoder of a video's lossy re-encodes: `output.codec` as set, or for `auto` (the
     default) the source's own codec family where this ffmpeg has an encoder for it (x264, x265,
-    libvpx-vp9), else libx264 (AV1, ProRes, MJPEG, MPEG-4, ... and a missing encoder)."""
+    libvpx-vp9, SVT-AV1 or libaom), else libx264 (MPEG-4, ... and a missing encoder; ProRes, DNxHR
+    and MJPEG smart-render with their own encoder, aivid.output.assemble.matched_settings)."""
     from aivid.media.ffmpeg_bin import has_encoder
 
     if codec != "auto":
@@ -88,13 +89,9 @@ def output_format(info, output, piece_ext):
 
 def encode_refusal(info, piece_ext, untouched_all, output):
     """Why this video cannot be written at all (None: it can), known before any work: a 4:2:0
-    encode needs even sizes; an AV1 whole re-encode cannot be joined yet (see FAMILY_ENCODERS)."""
+    encode needs even sizes."""
     if smart_render(piece_ext) and untouched_all:
         return None  # nothing is re-encoded
-    encoder = video_encoder(info, output["codec"])
-    if piece_ext == "mp4" and ENCODER_CODEC.get(encoder) == "av1":
-        return (f"output.codec {encoder}: an AV1 re-encode cannot be joined into the output yet; "
-                "set output.codec to libx264, libx265 or libvpx-vp9")
     if piece_ext != "mkv" and (info.width % 2 or info.height % 2):
         return (f"{info.width}x{info.height} has an odd side, and re-encoded frames are 4:2:0, which needs "
                 "even sizes: crop or pad the video by one pixel first (or set output.lossless: true)")
@@ -102,7 +99,7 @@ def encode_refusal(info, piece_ext, untouched_all, output):
 
 
 def piece_format(info, output):
-    """(format, reason): "ts", "mov", "mkv" or "mp4" for a video's pieces, and why not smart
+    """(format, reason): "ts", "mov", "nut", "mkv" or "mp4" for a video's pieces, and why not smart
     render (None when it is, or when the config asked for a full re-encode)."""
     if output["lossless"]:
         return "mkv", None
@@ -111,7 +108,7 @@ def piece_format(info, output):
     reason = stream_copy_reason(info, output)
     if reason:
         return "mp4", reason
-    return ("mov" if info.codec in INTRA_CODECS else "ts"), None
+    return INTRA_PIECES.get(info.codec, "ts"), None
 
 
 def segment_route(piece_ext, untouched, plan=None):

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from aivid.errors import AividError
-from aivid.output.route import encode_refusal, output_format, piece_format
+from aivid.output.route import encode_refusal, output_format, piece_format, video_encoder
 
 SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")  # shipped inside the package
 
@@ -207,7 +207,8 @@ def checked_config(config, configfiles=(), overwrite_configfiles=(), make_missin
         video["segments"] = [str(s["index"]) for s in segments]
         video["piece_ext"], reason = piece_format(info, config["output"])
         if reason:
-            sys.stderr.write(f"aivid: {source}: videos.{name}: re-encoding the whole video: {reason}\n")
+            encoder = "ffv1" if config["output"]["lossless"] else video_encoder(info, config["output"]["codec"])
+            sys.stderr.write(f"aivid: {source}: videos.{name}: re-encoding the whole video with {encoder}: {reason}\n")
         refusal = encode_refusal(info, video["piece_ext"], len(video["untouched"]) == len(segments),
                                  config["output"])
         if refusal:

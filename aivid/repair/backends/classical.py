@@ -124,9 +124,10 @@ class ClassicalBackend(InpaintBackend):
         for t in range(count):
             if not mask[t].any():
                 continue
-            out[t], unknown = _combine(frames[t], mask[t], past[t], age_p[t], future[t], age_f[t], agree, max_offset)
-            if unknown.any():
-                out[t] = _telea(out[t], unknown, radius)
+            out[t], unknown, fading = _combine(frames[t], mask[t], past[t], age_p[t], future[t], age_f[t], agree,
+                                               max_offset)
+            if unknown.any() or fading[0].any():
+                out[t] = _telea_fade(out[t], unknown, fading, radius)
         return out
 
 
@@ -140,8 +141,26 @@ def _telea(frame, unknown, radius):
                       for c in range(frame.shape[2])])
 
 
+def _telea_fade(frame, unknown, fading, radius):
+    """Telea for the `unknown` pixels, and for the `fading` ones (where, mask) a mix of their
+    one-sided candidate (already in `frame`) with Telea, weight `fading[1]` on the candidate."""
+    where, weight = fading
+    filled = _telea(frame, unknown | where, radius)
+    if where.any():
+        mixed = frame[where].astype(np.float32) * weight[where][:, None] + \
+            filled[where].astype(np.float32) * (1 - weight[where][:, None])
+        filled[where] = np.clip(np.rint(mixed), 0, np.iinfo(frame.dtype).max).astype(frame.dtype)
+    return filled
+
+
 def _combine(frame, hole, past, age_p, future, age_f, agree, max_offset):
-    """Merge the two directions' candidates; return the frame and what is still unknown."""
+    """Merge the two directions' candidates; return the frame, what is still unknown, and
+    (where, weight) of the pixels whose one-sided candidate fades into Telea.
+
+    A pixel only one direction shows (or whose two candidates disagree) keeps the nearer
+    candidate up to `near` frames away; from there to `2 * near` it fades linearly into Telea,
+    so a fill does not switch from borrowed pixels to Telea's from one frame to the next (a
+    visible jump inside a window and at the join after it)."""
     has_p, has_f = hole & (age_p <= max_offset), hole & (age_f <= max_offset)
     both = has_p & has_f
     levels = 255.0 / np.iinfo(frame.dtype).max  # `agree` is in 8-bit levels at any depth
@@ -153,9 +172,13 @@ def _combine(frame, hole, past, age_p, future, age_f, agree, max_offset):
     mixed = past.astype(np.float32) * w_p + future.astype(np.float32) * (1 - w_p)
     out[consistent] = np.clip(np.rint(mixed[consistent]), 0, np.iinfo(frame.dtype).max).astype(frame.dtype)
     near = max(2, max_offset // 8)
-    only_p = has_p & ~has_f & (age_p <= near) | both & ~consistent & (age_p <= np.minimum(age_f, near))
-    only_f = has_f & ~has_p & (age_f <= near) | both & ~consistent & (age_f < np.minimum(age_p, near + 1)) & ~only_p
+    far = min(max_offset, 2 * near)
+    only_p = has_p & ~has_f & (age_p <= far) | both & ~consistent & (age_p <= np.minimum(age_f, far))
+    only_f = has_f & ~has_p & (age_f <= far) | both & ~consistent & (age_f < np.minimum(age_p, far + 1)) & ~only_p
     out[only_p] = past[only_p]
     out[only_f] = future[only_f]
+    age = np.where(only_p, age_p, np.where(only_f, age_f, 0))
+    weight = np.clip((far - age) / max(1, far - near), 0, 1).astype(np.float32)  # 1 up to `near`, 0 at `far`
+    fading = (only_p | only_f) & (age > near)
     unknown = hole & ~consistent & ~only_p & ~only_f
-    return out, unknown
+    return out, unknown, (fading, weight)
