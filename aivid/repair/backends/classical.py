@@ -158,7 +158,7 @@ def _combine(frame, hole, past, age_p, future, age_f, agree, max_offset):
     (where, weight) of the pixels whose one-sided candidate fades into Telea.
 
     A pixel only one direction shows (or whose two candidates disagree) keeps the nearer
-    candidate up to `near` frames away; from there to `2 * near` it fades linearly into Telea,
+    candidate up to `near` frames away; from there to `3 * near` it fades linearly into Telea,
     so a fill does not switch from borrowed pixels to Telea's from one frame to the next (a
     visible jump inside a window and at the join after it)."""
     has_p, has_f = hole & (age_p <= max_offset), hole & (age_f <= max_offset)
@@ -172,7 +172,7 @@ def _combine(frame, hole, past, age_p, future, age_f, agree, max_offset):
     mixed = past.astype(np.float32) * w_p + future.astype(np.float32) * (1 - w_p)
     out[consistent] = np.clip(np.rint(mixed[consistent]), 0, np.iinfo(frame.dtype).max).astype(frame.dtype)
     near = max(2, max_offset // 8)
-    far = min(max_offset, 2 * near)
+    far = min(max_offset, 3 * near)
     only_p = has_p & ~has_f & (age_p <= far) | both & ~consistent & (age_p <= np.minimum(age_f, far))
     only_f = has_f & ~has_p & (age_f <= far) | both & ~consistent & (age_f < np.minimum(age_p, far + 1)) & ~only_p
     out[only_p] = past[only_p]
