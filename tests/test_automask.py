@@ -94,7 +94,7 @@ def test_a_stuck_pixel_is_found_on_a_still_shot_where_an_overlay_is_not(still):
     from aivid.masks.automatic import detect_span
 
     video = shoot(still, [(300, 300)] * 40)
-    logo = draw_logo(video)
+    draw_logo(video)
     y, x = 150, 60
     video[:, y, x] = 255 if video[:, y - 1 : y + 2, x - 1 : x + 2].max() < 200 else 0
     found = detect_span(video, {"detectors": ["static"]})

@@ -4,7 +4,6 @@ a rerun gives the output an undisturbed run gives."""
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from collections import Counter
 import numpy as np
 import pytest
 import yaml
-from conftest import SNAKEFILE, ffmpeg, ffmpeg_rgb, snakemake, write_config
+from conftest import SNAKEFILE, ffmpeg_rgb, snakemake, write_config
 
 
 def start(workdir, config="config.yaml", cores="1"):

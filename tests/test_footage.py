@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 import yaml
-from conftest import SNAKEFILE
+from conftest import SNAKEFILE, ffmpeg_rgb
 
 import footage
 
@@ -248,14 +248,25 @@ def encode_piece(source, first, count, out):
                     "-c:v", "libx264", "-x264-params", "sps-id=1", "-an", "-f", "mpegts", str(out)], check=True)
 
 
-@pytest.mark.parametrize("broken", ["one frame late", "a frame dropped"])
+@pytest.mark.parametrize("broken", ["one frame late", "a frame dropped", "piece and capture a frame late"])
 def test_self_check_stops_a_broken_join(footage_dir, tmp_path, broken):
     """The repaired GOP's piece replaced by one a frame late (what a float seek that rounds to the
-    neighbour makes) or one frame short: the join stops with one line and leaves no output."""
+    neighbour makes) or one frame short: the join stops with one line and leaves no output.  The
+    check takes the source's side of a re-encoded span from what the piece's encode decoded (its
+    capture): a piece that re-encoded the wrong frames has a capture of those, and the check's own
+    decode of the span's first frames tells it."""
+    import cv2
+
     source = source_of("mp4", footage_dir)
     run_workflow(tmp_path, source)
     out, piece = tmp_path / "results" / "clip" / "output.mp4", tmp_path / "results" / "clip" / "seg1" / "piece.ts"
-    encode_piece(source, 26 if broken == "one frame late" else 25, 25 if broken == "one frame late" else 24, piece)
+    capture = piece.parent / "check.25-50.luma"
+    assert capture.stat().st_size == 25 * 108 * 192  # the piece kept the source's side, luma at full size
+    late = broken != "a frame dropped"
+    encode_piece(source, 26 if late else 25, 25 if late else 24, piece)
+    if broken == "piece and capture a frame late":  # as if the piece's own reading had been off
+        frames = ffmpeg_rgb(source)[26:51]
+        capture.write_bytes(np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]).tobytes())
     out.unlink()
     proc = run_workflow(tmp_path, source, check=False)
     assert proc.returncode != 0 and not out.exists()
@@ -263,6 +274,8 @@ def test_self_check_stops_a_broken_join(footage_dir, tmp_path, broken):
     assert len(set(lines)) == 1, proc.stderr[-2000:]
     if broken == "one frame late":
         assert "self-check" in lines[0] and "dB" in lines[0], lines
+    elif late:
+        assert "are not the source's" in lines[0], lines
     else:
         assert "holds 24 frames" in lines[0], lines
     assert not [p for p in out.parent.glob("*output*")]

@@ -149,13 +149,13 @@ def test_chained_vace_windows_continue_across_segments(tiny_model, pan, tmp_path
     rules = lambda _: (VaceBackend.size_multiple, None, VaceBackend.tile_size(options))
     pictures = read_frames(pan, 0, 24, size=(96, 64))
     segments = []
-    for start in (0, 12):  # two segments of 12 frames, masked throughout: one stretch
-        frames = LazyVideo.create(tmp_path / f"frames{start}.zarr", (12, 64, 96, 3), 25, {"start": start})
-        frames[:] = pictures[start : start + 12]
-        mask = LazyVideo.create(tmp_path / f"mask{start}.zarr", (12, 64, 96, 1), 25)
+    for first in (0, 12):  # two segments of 12 frames, masked throughout: one stretch
+        frames = LazyVideo.create(tmp_path / f"frames{first}.zarr", (12, 64, 96, 3), 25, {"start": first})
+        frames[:] = pictures[first : first + 12]
+        mask = LazyVideo.create(tmp_path / f"mask{first}.zarr", (12, 64, 96, 1), 25)
         mask[:, 20:36, 30:54] = 255
-        summary = {"start": start, "stop": start + 12, "active_frames": list(range(start, start + 12))}
-        segments.append((tmp_path / f"frames{start}.zarr", tmp_path / f"mask{start}.zarr", summary))
+        summary = {"start": first, "stop": first + 12, "active_frames": list(range(first, first + 12))}
+        segments.append((tmp_path / f"frames{first}.zarr", tmp_path / f"mask{first}.zarr", summary))
     (fa, ma, sa), (fb, mb, sb) = segments
     tail = plan_segment(ma, sa, [], settings, rules, "vace", after=(mb, sb))["windows"][-1]
     lead = plan_segment(mb, sb, [], settings, rules, "vace", before=(ma, sa))["windows"][0]

@@ -1,20 +1,16 @@
 """The Snakemake workflow end to end, on a real clip, through the `snakemake` command line."""
 
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
-import time
 from collections import Counter
 
 import numpy as np
 import pytest
 import yaml
 from browser import chromium, play_in_browser
-from conftest import DILATE, FEATHER, SNAKEFILE, ffmpeg, ffmpeg_rgb, planned_jobs, snakemake, write_config
+from conftest import DILATE, FEATHER, ffmpeg, ffmpeg_rgb, planned_jobs, snakemake, write_config
 
 
 

@@ -83,14 +83,20 @@ def exact_stream(info, start, stop=None, autorotate=True):
     return stream, (["-copyts"] if trim or options else [])
 
 
-def _ffmpeg_args(info, start, count, pix_fmt, size, crop=None, autorotate=True):
-    stream, copyts = exact_stream(info, start, start + count, autorotate)
+def raw_output(stream, count, pix_fmt, size=None, crop=None, target="pipe:"):
+    """`count` frames of `stream` as raw `pix_fmt` frames to `target`, scaled to `size` (area)
+    and cropped to `crop`: the one chain by which aivid reads frames (what decodes the same frames
+    through it gets the same pixels: the self-check's capture, aivid.output.check)."""
     if size is not None:
         stream = stream.filter("scale", size[0], size[1], flags="area")
     if crop is not None:  # after the conversion, so the pixels equal those of whole frames
         stream = stream.filter("format", pix_fmt).filter("crop", crop[2], crop[3], crop[0], crop[1])
-    out = stream.output("pipe:", format="rawvideo", pix_fmt=pix_fmt, fps_mode="passthrough",
-                        **{"frames:v": count})
+    return stream.output(target, format="rawvideo", pix_fmt=pix_fmt, fps_mode="passthrough", **{"frames:v": count})
+
+
+def _ffmpeg_args(info, start, count, pix_fmt, size, crop=None, autorotate=True):
+    stream, copyts = exact_stream(info, start, start + count, autorotate)
+    out = raw_output(stream, count, pix_fmt, size, crop)
     return out.global_args("-nostdin", "-v", "error", *copyts).compile()
 
 

@@ -133,11 +133,26 @@ def encode_frames(frames, out, width, height, fps, settings=None, source=None, a
     return count
 
 
-def feed_process(args, frames, shape=None):
+def feed_process(args, frames, shape=None, reader=None):
     """Run ffmpeg `args`, writing the uint8 (or uint16) frame blocks `frames` to its stdin (each of `shape`
-    per frame, if given).  Returns (exit code, last error line, frames written)."""
-    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
-    errors, count = StderrCollector(proc.stderr), 0
+    per frame, if given), and, with `reader`, giving its stdout to `reader(stream)` on a thread
+    (an output to pipe:1).  Returns (exit code, last error line, frames written); an exception
+    of `reader` is raised once ffmpeg has ended."""
+    import threading
+
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdout=subprocess.PIPE if reader else subprocess.DEVNULL)
+    errors, count, failed = StderrCollector(proc.stderr), 0, []
+    if reader:
+        def read():
+            try:
+                reader(proc.stdout)
+            except BaseException as exc:  # noqa: B036 -- raised again below, on the caller's thread
+                failed.append(exc)
+            finally:
+                proc.stdout.read()  # drain: ffmpeg must never block on a full pipe
+        thread = threading.Thread(target=read, daemon=True)
+        thread.start()
     try:
         for block in frames:
             block = np.asarray(block)
@@ -152,6 +167,11 @@ def feed_process(args, frames, shape=None):
     finally:
         proc.stdin.close()
         code = proc.wait()
+        if reader:
+            thread.join()
+            proc.stdout.close()
+    if failed and code == 0:  # else ffmpeg's own error says more
+        raise failed[0]
     return code, last_error_line(errors.text()), count
 
 

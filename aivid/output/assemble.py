@@ -210,11 +210,12 @@ def piece_settings(info, output, piece_ext):
     return settings
 
 
-def _source_frames(info, start, stop, settings):
+def _source_frames(info, start, stop, settings, stream=None):
     """The source's frames [start, stop) as an ffmpeg-python stream in stored orientation (not
     rotated for display: the output keeps the display matrix), at its range, in the pixel format
-    the encoder gets; and the global args that reading needs."""
-    stream, copyts = exact_stream(info, start, stop, autorotate=False)
+    the encoder gets; and the global args that reading needs (`stream`: those frames as read,
+    exact_stream's, to take them from)."""
+    stream, copyts = stream or exact_stream(info, start, stop, autorotate=False)
     if settings.lossless:  # through RGB exactly as decoding does, so pixels match the decoded source
         return stream.filter("format", working_format(info)[0]), copyts
     if info.color_range == "pc":  # a full-range source stays full range (not squeezed to 16-235)
@@ -302,16 +303,20 @@ def encode_repaired_spans(info, seg_start, seg_stop, store, out, settings, spans
     (aivid.output.remux puts each span in place)."""
     import av
 
+    from aivid.output.check import capture_path
+
     count = sum(b - a for a, b in spans)
     log.info("frames %s re-encoded, %d of the segment's %d frames stream-copied",
              ", ".join(f"{a}-{b}" for a, b in spans), seg_stop - seg_start - count, seg_stop - seg_start)
-    if len(spans) == 1:
-        return encode_repaired(info, seg_start, *spans[0], store, out, settings)
     out = Path(out)
+    for a, b in spans:  # a capture left by an earlier run must not outlive this piece
+        capture_path(out.parent, a, b).unlink(missing_ok=True)
+    if len(spans) == 1:
+        return encode_repaired(info, seg_start, *spans[0], store, out, settings, capture=out.parent)
     parts = [out.with_name(f".part{k}.{out.name}") for k in range(len(spans))]
     try:
         for (a, b), part in zip(spans, parts):
-            encode_repaired(info, seg_start, a, b, store, part, settings)
+            encode_repaired(info, seg_start, a, b, store, part, settings, capture=out.parent)
         with atomic_output(out) as tmp:
             try:
                 _join_intra(parts, tmp, out.suffix.lstrip("."))
@@ -359,12 +364,15 @@ def stored_box(info, box):
     return (x0, y0, x1, y1), turns
 
 
-def encode_repaired(info, seg_start, start, stop, store, out, settings):
+def encode_repaired(info, seg_start, start, stop, store, out, settings, capture=None):
     """Re-encode frames [start, stop) straight from the source with the repair box of `store` (a
     segment starting at frame `seg_start`) laid over them by ffmpeg: only the box travels through
     a pipe, no full frame is stored or converted to RGB and back (lossless output overlays in
     RGB, so untouched pixels stay exact).  The box is turned into the stored orientation of a
-    rotated source, whose frames are encoded as stored."""
+    rotated source, whose frames are encoded as stored.  `capture` (a folder): the source's
+    frames, as decoded for this encode, are also kept there for the join's self-check
+    (aivid.output.check.SourceCapture)."""
+    from aivid.output.check import SourceCapture
     from aivid.repair.blend import repair_patches
 
     require("ffmpeg")
@@ -379,7 +387,14 @@ def encode_repaired(info, seg_start, start, stop, store, out, settings):
     # pts of n/fps in the source's time base rounds, and the overlay then pairs a frame with the
     # patch before it; the output's timestamps are the source's anyway, set by the join)
     clock = f"{fps.denominator}/{fps.numerator}"
-    main, copyts = _source_frames(info, start, stop, settings)
+    seen, outputs = None, []
+    source = exact_stream(info, start, stop, autorotate=False)
+    if capture is not None and SourceCapture.possible(info):
+        seen = SourceCapture(info, start, stop, capture)
+        split = source[0].split()
+        source = (split[0], source[1])
+        outputs.append(seen.output(split[1]))
+    main, copyts = _source_frames(info, start, stop, settings, source)
     patch = ffmpeg.input("pipe:", format="rawvideo", pix_fmt=working_format(info)[0], s=f"{sx1 - sx0}x{sy1 - sy0}",
                          framerate=f"{fps.numerator}/{fps.denominator}").video
     _, scale = _colour_args(info.to_dict(), settings.lossless)
@@ -397,9 +412,9 @@ def encode_repaired(info, seg_start, start, stop, store, out, settings):
     if turns:
         patches = (np.ascontiguousarray(np.rot90(block, turns, axes=(1, 2))) for block in patches)
     with atomic_output(out) as tmp:
-        args = video.output(str(tmp), **_encode_args(info, settings, stop - start)).global_args(
-            "-nostdin", "-v", "error", "-y", *copyts).compile()
-        code, err, _ = feed_process(args, patches)
+        encoded = video.output(str(tmp), **_encode_args(info, settings, stop - start))
+        args = ffmpeg.merge_outputs(encoded, *outputs).global_args("-nostdin", "-v", "error", "-y", *copyts).compile()
+        code, err, _ = feed_process(args, patches, reader=seen.read if seen else None)
         if code != 0:
             raise AividError(info.path, f"re-encoding frames {start}-{stop} failed ({err})")
     return out

@@ -12,7 +12,9 @@ A failure is an AividError naming the video and the frames; the caller then leav
 
 import json
 from fractions import Fraction
+from pathlib import Path
 
+import cv2
 import numpy as np
 
 from aivid.errors import AividError
@@ -62,6 +64,95 @@ def _time_base(path, stream):
     return Fraction(streams[0].get("time_base") or "1/90000")
 
 
+class SourceCapture:
+    """The source's frames [start, stop) of a re-encoded span as the self-check compares them
+    (their luma, at the check's size), kept from the frames the piece's own encode decodes: the
+    check then decodes only the output's side.  The frames come through the very chain the check's
+    own reading takes (aivid.media.decode.raw_output), so they are the pixels a second decode of
+    the source would give.  A rotated source is not captured (its pieces read frames as stored,
+    the check as displayed): the check decodes the source there, as it does where no capture is."""
+
+    def __init__(self, info, start, stop, folder):
+        width, height, factor = _check_size(info)
+        self.path, self.count = capture_path(folder, start, stop), stop - start
+        self.size, self.shape = ((width, height) if factor > 1 else None), (height, width)
+
+    @staticmethod
+    def possible(info):
+        return info.rotation == 0
+
+    def output(self, stream):
+        """The capture's ffmpeg output (stdout) of `stream`, the source's frames [start, stop)."""
+        from aivid.media.decode import raw_output
+
+        return raw_output(stream, self.count, "rgb24", self.size, target="pipe:1")
+
+    def read(self, pipe):
+        """Read the capture's frames from ffmpeg's stdout into `self.path` (renamed once all are
+        there: a short read, the encode having failed, leaves none)."""
+        from aivid.atomic import atomic_output
+
+        height, width = self.shape
+        size = height * width * 3
+        with atomic_output(self.path) as tmp, open(tmp, "wb") as out:
+            for _ in range(self.count):
+                data = pipe.read(size)
+                if len(data) < size:
+                    raise EOFError(f"{self.path}: the encode ended before its frames")
+                out.write(_luma(np.frombuffer(data, np.uint8).reshape(height, width, 3)).tobytes())
+
+
+def capture_path(folder, start, stop):
+    """Where the piece of frames [start, stop) leaves its SourceCapture, in the segment's folder."""
+    return Path(folder) / f"check.{start}-{stop}.luma"
+
+
+def _captured(info, span, size):
+    """The luma frames of span `span` (aivid.output.remux.Span) its piece captured, at `size`
+    (None: the source's own): (T, H, W) uint8, or None where there is no capture of that size."""
+    path = capture_path(Path(span.path).parent, span.start, span.stop)
+    width, height = size or (info.width, info.height)
+    count = span.stop - span.start
+    if not path.is_file() or path.stat().st_size != count * height * width:
+        return None
+    return np.fromfile(path, np.uint8).reshape(count, height, width)
+
+
+def _anchored(info, span, captured, size):
+    """Whether a capture holds the span's own frames: its first two against the source's frames
+    `span.start` and the one after, decoded apart from aivid's reading (PyAV, from the keyframe's
+    packet, OpenCV's scaling), each closer to its own than to the other.  The capture shares the
+    piece's choice of frames, so this is what still tells a piece that re-encoded its neighbours
+    (a seek one frame off).  None where those frames cannot be found so (then the check decodes
+    the source); AividError where the capture is off."""
+    import av
+
+    if len(captured) < 2:
+        return None
+    wanted = {info.index.pts[span.start + k]: k for k in range(2)}
+    found = {}
+    with av.open(info.path) as container:
+        stream = container.streams[info.stream]
+        container.seek(min(wanted), stream=stream, backward=True)
+        for frame in container.decode(stream):
+            if frame.pts in wanted:
+                found[wanted[frame.pts]] = frame.to_ndarray(format="rgb24")
+            if len(found) == 2 or frame.pts is None or frame.pts > max(wanted):
+                break
+    if len(found) < 2:
+        return None
+    own = [_luma(cv2.resize(found[k], size, interpolation=cv2.INTER_AREA) if size else found[k]).astype(np.float32)
+           for k in range(2)]
+    keep = np.ones(own[0].shape, bool)
+    for k in range(2):
+        mine, other = (_psnr(captured[k].astype(np.float32), own[j], keep) for j in (k, 1 - k))
+        if other > mine + 1.0:
+            raise AividError(info.path, f"self-check: the frames re-encoded from frame {span.start} are not the "
+                                        f"source's (frame {span.start + k} matches source frame "
+                                        f"{span.start + 1 - k} better); nothing was written")
+    return True
+
+
 def _in_span(spans, frame):
     return any(s.start <= frame < s.stop for s in spans)
 
@@ -98,10 +189,11 @@ def check_output(info, out, spans, whole, repairs=()):
     lines = []
     for s in spans:
         for lo, hi in _checked_ranges(info, s, whole):
-            value = _compare(info, out_info, lo, hi, repairs)
+            value = _compare(info, out_info, lo, hi, repairs, None if whole else s)
             lines.append(f"self-check: frames {lo}-{hi} decode cleanly, worst frame {value:.1f} dB "
                          "against the source with the repair laid over")
     return lines
+
 
 
 def _container_offset(info, out_info, out, offset, tick):
@@ -188,15 +280,22 @@ def _check_size(info):
     return info.width // factor, info.height // factor, factor
 
 
-def _expected(info, lo, hi, repairs, size, factor):
-    """The source's frames [lo, hi) (scaled to `size`, None: as they are) with each repaired
-    store's box laid over (at full size),
-    and a mask of the pixels to compare: at a reduced size a box's pixels are left out (its
-    patch cannot be scaled exactly as ffmpeg scales a whole frame)."""
+def _expected(info, lo, hi, repairs, size, factor, span=None):
+    """The source's frames [lo, hi) (scaled to `size`, None: as they are) as luma, with each
+    repaired store's box laid over (at full size), and a mask of the pixels to compare: at a
+    reduced size a box's pixels are left out (its patch cannot be scaled exactly as ffmpeg scales
+    a whole frame).  The frames of `span` its piece captured are taken from there; the others
+    (the frames after it, or all where there is no capture) are decoded."""
     from aivid.media.lazy import LazyVideo
     from aivid.repair.boxes import box_of
 
-    want = read_frames(info.path, lo, hi, info=info, size=size)
+    captured = _captured(info, span, size) if span is not None and lo == span.start else None
+    if captured is not None and _anchored(info, span, captured, size):
+        have = captured[lo - span.start: min(hi, span.stop) - span.start]
+        rest = read_frames(info.path, lo + len(have), hi, info=info, size=size) if lo + len(have) < hi else ()
+        want = np.concatenate([have, np.stack([_luma(f) for f in rest])]) if len(rest) else have.copy()
+    else:
+        want = np.stack([_luma(f) for f in read_frames(info.path, lo, hi, info=info, size=size)])
     keep = np.ones(want.shape[:3], bool)
     for seg_start, store in repairs:
         first, last, y0, y1, x0, x1 = box_of(store)
@@ -204,15 +303,16 @@ def _expected(info, lo, hi, repairs, size, factor):
         if a >= b:
             continue
         if factor == 1:
-            want[a - lo: b - lo, y0:y1, x0:x1] = eight_bit(
-                LazyVideo.open(store)[a - seg_start: b - seg_start, y0:y1, x0:x1].numpy())
+            patch = eight_bit(LazyVideo.open(store)[a - seg_start: b - seg_start, y0:y1, x0:x1].numpy())
+            want[a - lo: b - lo, y0:y1, x0:x1] = [_luma(f) for f in patch]
         else:
             keep[a - lo: b - lo, max(0, y0 // factor - 1): y1 // factor + 2, max(0, x0 // factor - 1): x1 // factor + 2] = False
     return want, keep
 
 
 def _luma(rgb):
-    return rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    """The uint8 luma of an RGB frame (BT.601 weights, as aivid.masks.automatic.luma)."""
+    return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
 
 
 def _psnr(a, b, keep):
@@ -231,27 +331,30 @@ def _box_too_large(store):
     return (y1 - y0) * (x1 - x0) > 0.25 * height * width
 
 
-def _compare(info, out_info, lo, hi, repairs):
+def _compare(info, out_info, lo, hi, repairs, span=None):
     """The worst frame's PSNR of the output's frames [lo, hi) against what they should be (the
-    source with the repairs laid over); AividError if they do not decode cleanly or do not match."""
+    source with the repairs laid over; the frames of re-encoded span `span` from its capture, where
+    its piece left one); AividError if they do not decode cleanly or do not match."""
     from concurrent.futures import ThreadPoolExecutor
 
     width, height, factor = _check_size(info)
     if factor > 1 and any(_box_too_large(store) for _, store in repairs):
         width, height, factor = info.width, info.height, 1  # a box too large to leave out: lay it over
-    a, b = max(0, lo - 1), min(info.frames, hi + 1)  # and a neighbour each side
+    # and a neighbour each side; not the one before a keyframe: that one is the GOP before's, and
+    # reading it would decode that whole GOP (the frames after show a misalignment there too)
+    a, b = (lo if lo in set(info.index.keyframes) else max(0, lo - 1)), min(info.frames, hi + 1)
     size = (width, height) if factor > 1 else None
     with ThreadPoolExecutor(2) as pool:  # the output and the source decode side by side
         decoded = pool.submit(read_frames, out_info.path, lo, hi, info=out_info, size=size, strict=True)
-        expected = pool.submit(_expected, info, a, b, repairs, size, factor)
+        expected = pool.submit(_expected, info, a, b, repairs, size, factor, span)
         try:
             got = decoded.result()
         except AividError as exc:
             raise AividError(info.path, f"self-check: the output's frames {lo}-{hi} do not decode cleanly "
                                         f"({exc.problem}); nothing was written") from None
         want, keep = expected.result()
-    got = [_luma(f) for f in got]  # chroma subsampling of a re-encode is not a fault
-    want = [_luma(f) for f in want]
+    got = np.stack([_luma(f) for f in got]).astype(np.float32)  # chroma subsampling of a re-encode is not a fault
+    want = want.astype(np.float32)
     worst, at = 99.0, lo
     for i in range(lo, hi):  # frame by frame: one misaligned frame must not hide in a GOP's mean
         own = _psnr(got[i - lo], want[i - a], keep[i - a])

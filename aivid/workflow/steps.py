@@ -83,7 +83,7 @@ def plan(sm):
     info, summary = _info(sm.input.probe), _read_json(sm.input.summary)
     cuts = cuts_near(info.path, summary["active_frames"], sm.params.plan["context_frames"], summary["start"],
                      summary["stop"], sm.params.plan["shot_threshold"], info)
-    options, choose = sm.params.inpaint, None
+    options = sm.params.inpaint
 
     def rules(name):
         backend = backend_class(name)
@@ -98,6 +98,8 @@ def plan(sm):
             log.info("segment %s, frames %d-%d: %s (%s)", sm.wildcards.seg, summary["start"] + a,
                      summary["start"] + b, backend, why)
             return {"backend": backend, "why": why, "evidence": evidence}
+    else:
+        choose = None
 
     before, after = (_continuing(info, sm, side, summary) for side in ("before", "after"))
     result = plan_segment(sm.input.store, summary, cuts, sm.params.plan, rules, options["backend"], choose,
