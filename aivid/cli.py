@@ -133,18 +133,19 @@ def automask(video, out, detectors, exclude, span, preview):
 @click.argument("video", type=click.Path(dir_okay=False))
 @click.option("--box", nargs=4, type=int, metavar="X Y W H", help="The object's box on --frame.")
 @click.option("--point", "points", multiple=True, nargs=2, type=float, metavar="X Y",
-              help="A pixel on the object (repeatable; SAM2 models only).")
-@click.option("--frame", "frame", type=int, required=True, help="The frame the box or points are given on.")
+              help="A pixel on the object (repeatable; SAM2 / SAM3 models only).")
+@click.option("--text", help="Words naming the object instead of a box (a SAM3 video model only, e.g. facebook/sam3).")
+@click.option("--frame", "frame", type=int, required=True, help="The frame the box, points or text are given on.")
 @click.option("--frames", nargs=2, type=int, metavar="START STOP",
               help="Track over these frames (stop exclusive) instead of the shot around --frame.")
-@click.option("--model", help="classical or a SAM2 model: hub id or local folder (default: track.model of the config schema).")
+@click.option("--model", help="classical or a SAM2 / SAM3 model: hub id or local folder (default: track.model of the config schema).")
 @click.option("--width", type=int, help="Working width (default: track.width of the config schema).")
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Mask video to write (.mkv).")
 @click.option("--preview", type=click.Path(dir_okay=False), help="Also write a contact sheet PNG of the mask.")
 @user_errors
-def track(video, box, points, frame, frames, model, width, out, preview):
+def track(video, box, points, text, frame, frames, model, width, out, preview):
     """Follow an object through its shot in VIDEO and write a lossless grey mask video (255 = object)
-    the size and length of VIDEO: the object is given by a box (or points) on one frame."""
+    the size and length of VIDEO: the object is given by a box (or points, or words) on one frame."""
     import numpy as np
 
     from aivid.errors import AividError
@@ -160,8 +161,9 @@ def track(video, box, points, frame, frames, model, width, out, preview):
     options = section("track", chosen, source="--model/--width")
     region = {"track": True, "frame": frame, **({"box": list(box)} if box else {}),
               **({"points": [list(p) for p in points]} if points else {}),
+              **({"text": text} if text is not None else {}),
               **({"frames": list(frames)} if frames else {})}
-    check_tracked(region, None, info.width, info.height, info.frames, options["model"], f"{video}: --box/--point")
+    check_tracked(region, None, info.width, info.height, info.frames, options["model"], f"{video}: --box/--point/--text")
     a, b = region_span(video, info, region, section("plan")["shot_threshold"])
     masks = track_small(video, info, region, a, b, options)
 

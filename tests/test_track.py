@@ -190,3 +190,42 @@ def test_frames_are_read_outward_from_the_prompt_frame(tracked_clip):
     backward = np.stack(list(_frames_backward(path, info, 3, 37, SIZE, block=16)))
     assert np.array_equal(backward, reference[3:38][::-1])
     assert np.array_equal(np.stack(list(_frames_forward(path, info, 20, SHOT, SIZE))), reference[20:])
+
+
+@pytest.fixture(scope="session")
+def tiny_sam3(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny_sam3")
+    subprocess.run([sys.executable, str(REPO / "scripts" / "make_tiny_sam3.py"), str(out)], check=True,
+                   capture_output=True)
+    return out
+
+
+def test_sam3_model_follows_words_and_boxes_through_the_same_loading_path(tracked_clip, tiny_sam3, tmp_path):
+    """A tiny random SAM3 video model (and its tokenizer) in transformers format, loaded by
+    from_pretrained as real weights are: `text` runs its detector and tracker (Sam3VideoModel),
+    a box its tracker (Sam3TrackerVideoModel from the same folder); one mask per frame, and other
+    words give other masks.  Text with the classical tracker, or with a box, is one line."""
+    from aivid.masks.track import track_small, tracker_for
+    from aivid.media.probe import probe
+    from aivid.workflow.config import section
+
+    path, truth = tracked_clip
+    info = probe(path)
+    options = section("track", {"model": str(tiny_sam3), "device": "cpu", "width": 160})
+    region = {"text": "person", "frame": 20, "frames": [18, 24], "track": True}
+    words = tracker_for(options, region)
+    assert words.name == "sam3-text"
+    masks = track_small(path, info, region, 18, 24, options, words)
+    assert masks.shape == (6, 68, 160) and masks.dtype == bool and masks.any()
+    assert not np.array_equal(masks, track_small(path, info, {**region, "text": "dog"}, 18, 24, options, words))
+    boxed = {"box": first_box(truth, 20), "frame": 20, "frames": [18, 24], "track": True}
+    box_tracker = tracker_for(options, boxed)
+    assert box_tracker.name == "sam3"
+    assert track_small(path, info, boxed, 18, 24, options, box_tracker).shape == (6, 68, 160)
+    for extra, problem in ((["--text", "person"], "a text prompt needs a SAM3 model"),
+                           (["--text", "person", "--box", "10", "10", "40", "40", "--model", str(tiny_sam3)],
+                            "not both")):
+        proc = subprocess.run(["aivid", "track", str(path), "--frame", "0", *extra, "-o", str(tmp_path / "m.mkv")],
+                              capture_output=True, text=True)
+        assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert problem in proc.stderr and "Traceback" not in proc.stderr

@@ -4,8 +4,9 @@
 Trackers share one interface (`Tracker.follow`): frames at a reduced working size, the prompt
 frame first and then outward from it, and the prompt scaled to that size in; one bool mask per
 frame out (`follow_region` runs it forward, then backward).  `classical` needs no weights;
-`Sam2Tracker` runs SAM2's video model through transformers (`Sam2VideoModel`, a hub id or a
-local folder).  The masks are stored at the working size (`results/NAME/regions/R/mask.zarr`)
+`Sam2Tracker` runs SAM2's video model (or SAM3's tracker) through transformers
+(`Sam2VideoModel` / `Sam3TrackerVideoModel`, a hub id or a local folder) from a box or points;
+`Sam3TextTracker` runs SAM3's video model (`Sam3VideoModel`) from words.  The masks are stored at the working size (`results/NAME/regions/R/mask.zarr`)
 and scaled to the video's size when a segment's mask is built (aivid.masks.manual.TrackedRegions).
 """
 
@@ -19,9 +20,9 @@ from aivid.errors import AividError
 
 
 def is_tracked(region):
-    """Whether a configured region is followed through its shot (`track: true`, or points,
-    which only a tracker reads); a plain region is a fixed box."""
-    return bool(region.get("track") or region.get("points"))
+    """Whether a configured region is followed through its shot (`track: true`, or points or
+    text, which only a tracker reads); a plain region is a fixed box."""
+    return bool(region.get("track") or region.get("points") or region.get("text"))
 
 
 def _disk(r):
@@ -34,11 +35,11 @@ class Tracker(abc.ABC):
     name = "tracker"
 
     @abc.abstractmethod
-    def follow(self, frames, box=None, points=None):
+    def follow(self, frames, box=None, points=None, text=None):
         """frames: an iterable of (h, w, 3) uint8 RGB frames at the working size, the prompt
         frame first, then its neighbours one by one away from it (forward or backward in time:
         the trackers do not care); box [x, y, w, h] and points [[x, y], ...] on the prompt frame
-        at that size.  Yields one (h, w) bool mask per frame, and may stop early where the object
+        at that size, or `text` (words naming the object: every instance of it is followed).  Yields one (h, w) bool mask per frame, and may stop early where the object
         has left the picture (the frames after it have no mask)."""
 
 
@@ -230,7 +231,7 @@ class ClassicalTracker(Tracker):
     #: the share of a moving region that must lie within GROW of the box for it to be taken
     INSIDE = 0.6
 
-    def follow(self, frames, box=None, points=None):
+    def follow(self, frames, box=None, points=None, text=None):
         if box is None:  # check_tracked says so in the user's words before any job runs
             raise AividError("track.model", "the classical tracker follows a box")
         frames = iter(frames)
@@ -253,13 +254,14 @@ class ClassicalTracker(Tracker):
             prev = gray
 
 
-def tracker_for(options):
-    """The tracker `track.model` names: `classical`, or a SAM2 / SAM3 video model (a hub id or a
-    local folder holding a transformers checkpoint)."""
+def tracker_for(options, region=None):
+    """The tracker `track.model` names for `region`'s prompt: `classical`, or a SAM2 / SAM3 video
+    model (a hub id or a local folder holding a transformers checkpoint; a `text` prompt takes
+    SAM3's video model, a box or points its tracker or SAM2)."""
     model = options["model"]
     if model == "classical":
         return ClassicalTracker(options["margin"], options["refine"])
-    return load_sam_tracker(model, options)
+    return load_sam_tracker(model, options, text=bool(region and region.get("text")))
 
 
 def working_size(width, height, limit):
@@ -306,12 +308,12 @@ def follow_region(path, info, region, a, b, options, tracker=None):
     has left the picture are not yielded.  Only the frames in play are in memory."""
     w, h = working_size(info.width, info.height, options["width"])
     box, points = _scaled(region, w / info.width, h / info.height, w, h)
-    tracker = tracker or tracker_for(options)
-    n = region["frame"]
-    for t, mask in enumerate(tracker.follow(_frames_forward(path, info, n, b, (w, h)), box, points), n):
+    tracker = tracker or tracker_for(options, region)
+    n, text = region["frame"], region.get("text")
+    for t, mask in enumerate(tracker.follow(_frames_forward(path, info, n, b, (w, h)), box, points, text), n):
         yield t, mask
     if n > a:
-        backward = tracker.follow(_frames_backward(path, info, a, n, (w, h)), box, points)
+        backward = tracker.follow(_frames_backward(path, info, a, n, (w, h)), box, points, text)
         next(backward)  # the prompt frame, already given
         for t, mask in zip(range(n - 1, a - 1, -1), backward):
             yield t, mask
@@ -338,10 +340,13 @@ def track_frames(path, info, region, a, b, options, tracker=None):
         yield full_size(mask, info.width, info.height)
 
 
+HUB_IDS = {"tracking": "facebook/sam2.1-hiera-small", "SAM2": "facebook/sam2.1-hiera-small", "SAM3": "facebook/sam3"}
+
+
 def _model_not_found(model, kind, exc):
     offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0")
     return (f"cannot load the {kind} model (looked in that folder and in the Hugging Face cache"
-            f"{', offline' if offline else ''}): get it with `hf download facebook/sam2.1-hiera-small --local-dir DIR` "
+            f"{', offline' if offline else ''}): get it with `hf download {HUB_IDS[kind]} --local-dir DIR` "
             f"and set track.model: DIR ({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__})")
 
 
@@ -355,13 +360,19 @@ def _model_type(model):
         raise AividError(model, _model_not_found(model, "tracking", exc)) from None
 
 
-def load_sam_tracker(model, options):
-    """A SAM2 video model from a hub id or a local folder."""
+def load_sam_tracker(model, options, text=False):
+    """A SAM2 / SAM3 video model from a hub id or a local folder: SAM3's video model for words
+    (`text`), else SAM2's video model or SAM3's tracker (which a SAM3 checkpoint also holds)."""
     kind = _model_type(model)
+    if text:
+        if kind not in Sam3TextTracker.MODEL_TYPES:
+            raise AividError(model, f"track.model is a {kind} checkpoint; a text prompt needs a SAM3 video model "
+                             f"({', '.join(Sam3TextTracker.MODEL_TYPES)}, e.g. facebook/sam3)")
+        return Sam3TextTracker(model, options)
     if kind not in Sam2Tracker.MODEL_TYPES:
-        raise AividError(model, f"track.model is a {kind} checkpoint; a tracker needs a SAM2 video model "
+        raise AividError(model, f"track.model is a {kind} checkpoint; a tracker needs a SAM2 or SAM3 video model "
                          f"({', '.join(Sam2Tracker.MODEL_TYPES)})")
-    return Sam2Tracker(model, options)
+    return Sam2Tracker(model, options, kind)
 
 
 def torch_device(name):
@@ -372,39 +383,27 @@ def torch_device(name):
     return name
 
 
-class Sam2Tracker(Tracker):
-    """SAM2's video model through transformers (Sam2VideoModel.from_pretrained: a hub id such as
-    facebook/sam2.1-hiera-small, or a local folder), fed one frame at a time (a streaming
-    session: memory does not grow with the shot), forward from the prompt frame and then, in a
-    second session, backward.
+class _SamVideo(Tracker):
+    """What SAM2's and SAM3's video models share here: loading (a hub id or a local folder; on
+    CUDA in bfloat16, else float32 on the CPU) and frames prepared as their processors prepare
+    them -- resized to the model's square input (bilinear), scaled to [0, 1], normalised by the
+    processor's mean and std -- done by aivid because transformers' SAM processors need
+    torchvision.  Frames are streamed one at a time (memory does not grow with the shot)."""
 
-    Frames are prepared as Sam2VideoProcessor prepares them -- resized to the model's square
-    input (config.image_size, bilinear), scaled to [0, 1], normalised by ImageNet's mean and std
-    (the processors' defaults, from transformers.image_utils) -- and a box is given as its two corners
-    with SAM's labels 2 and 3, points with label 1, in the resized frame's coordinates.  aivid
-    does these steps itself because transformers' SAM2 processors need torchvision.  Masks are
-    the model's logits resized to the working size, > 0.
-    """
+    MEAN = STD = None
 
-    name = "sam2"
-    MODEL_TYPES = ("sam2_video",)
-
-    def __init__(self, model, options):
+    def _load(self, cls, model, options, kind):
         import torch
-        from transformers import AutoModel
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
         self.device = torch_device(options["device"])
         self.dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
         try:
-            self.model = AutoModel.from_pretrained(model, dtype=self.dtype).to(self.device).eval()
+            self.model = cls.from_pretrained(model, dtype=self.dtype).to(self.device).eval()
         except (OSError, ValueError) as exc:
-            raise AividError(model, _model_not_found(model, "SAM2", exc)) from None
+            raise AividError(model, _model_not_found(model, kind, exc)) from None
         self.size = int(self.model.config.image_size)
-        from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD  # the processors' own
-
-        self.mean, self.std = np.asarray(IMAGENET_DEFAULT_MEAN, np.float32), np.asarray(IMAGENET_DEFAULT_STD, np.float32)
 
     def _pixels(self, frame):
         import torch
@@ -413,13 +412,48 @@ class Sam2Tracker(Tracker):
         pixels = (resized.astype(np.float32) / 255.0 - self.mean) / self.std
         return torch.from_numpy(pixels.transpose(2, 0, 1).copy()).to(self.device, self.dtype)
 
+    @staticmethod
+    def _forget_pixels(session, i):
+        """A streamed frame is not read again: keep its index, not its pixels."""
+        if i:
+            session.processed_frames[i - 1] = session.processed_frames[i - 1].new_empty(0)
+
+
+class Sam2Tracker(_SamVideo):
+    """SAM2's video model (Sam2VideoModel, e.g. facebook/sam2.1-hiera-small) or SAM3's tracker
+    (Sam3TrackerVideoModel, from a SAM3 checkpoint such as facebook/sam3, which holds it), through
+    transformers' `from_pretrained`, from a box or points: forward from the prompt frame and then,
+    in a second session, backward.
+
+    A box is given as its two corners with SAM's labels 2 and 3, points with label 1, in the
+    resized frame's coordinates.  Mean and std: ImageNet's (SAM2's processor) or 0.5 (SAM3's,
+    transformers.image_utils' IMAGENET_STANDARD_*).  Masks are the model's logits resized to the
+    working size, > 0.
+    """
+
+    MODEL_TYPES = ("sam2_video", "sam3_tracker_video", "sam3_video")
+
+    def __init__(self, model, options, kind="sam2_video"):
+        from transformers import image_utils
+
+        if kind == "sam2_video":
+            from transformers import Sam2VideoInferenceSession as session, Sam2VideoModel as cls
+
+            self.name, mean, std = "sam2", image_utils.IMAGENET_DEFAULT_MEAN, image_utils.IMAGENET_DEFAULT_STD
+        else:
+            from transformers import Sam3TrackerVideoInferenceSession as session, Sam3TrackerVideoModel as cls
+
+            self.name, mean, std = "sam3", image_utils.IMAGENET_STANDARD_MEAN, image_utils.IMAGENET_STANDARD_STD
+        self.session_class = session
+        self._load(cls, model, options, self.name.upper())
+        self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+
     def _session(self, h, w, box, points):
         import torch
-        from transformers import Sam2VideoInferenceSession
 
-        session = Sam2VideoInferenceSession(video_height=h, video_width=w, inference_device=self.device,
-                                            video_storage_device=self.device, inference_state_device=self.device,
-                                            dtype=self.dtype)
+        session = self.session_class(video_height=h, video_width=w, inference_device=self.device,
+                                     video_storage_device=self.device, inference_state_device=self.device,
+                                     dtype=self.dtype)
         coords, labels = [], []
         sx, sy = self.size / w, self.size / h
         if box is not None:
@@ -435,7 +469,7 @@ class Sam2Tracker(Tracker):
         session.obj_with_new_inputs = [1]
         return session
 
-    def follow(self, frames, box=None, points=None):
+    def follow(self, frames, box=None, points=None, text=None):
         import torch
         import torch.nn.functional as F
 
@@ -450,8 +484,67 @@ class Sam2Tracker(Tracker):
                 result = self.model(inference_session=session, frame_idx=i, frame=self._pixels(frame))
                 logits = F.interpolate(result.pred_masks.float(), size=(h, w), mode="bilinear", align_corners=False)
                 yield logits[0, 0].cpu().numpy() > 0
-                if i:  # a streamed frame is not read again: keep its index, not its pixels
-                    session.processed_frames[i - 1] = session.processed_frames[i - 1].new_empty(0)
+                self._forget_pixels(session, i)
+
+
+class Sam3TextTracker(_SamVideo):
+    """SAM3's video model (Sam3VideoModel, e.g. facebook/sam3) from words: on every frame its
+    detector finds each instance of what `text` names and its tracker follows them; the mask is
+    the union of the objects it reports on that frame, less those it suppresses or removes (as
+    Sam3VideoProcessor.postprocess_outputs does).  The words are tokenised with the checkpoint's
+    own tokenizer, padded to 32 tokens (as Sam3VideoProcessor.add_text_prompt does); frames as
+    Sam3's image processor prepares them (mean and std 0.5)."""
+
+    name = "sam3-text"
+    MODEL_TYPES = ("sam3_video",)
+    MAX_TOKENS = 32  # Sam3VideoProcessor.add_text_prompt's padding length
+
+    def __init__(self, model, options):
+        from transformers import AutoTokenizer, Sam3VideoModel, image_utils
+
+        self._load(Sam3VideoModel, model, options, "SAM3")
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(model)
+        except (OSError, ValueError) as exc:
+            raise AividError(model, _model_not_found(model, "SAM3", exc)) from None
+        self.mean = np.asarray(image_utils.IMAGENET_STANDARD_MEAN, np.float32)
+        self.std = np.asarray(image_utils.IMAGENET_STANDARD_STD, np.float32)
+
+    def _session(self, h, w, text):
+        from transformers import Sam3VideoInferenceSession
+
+        session = Sam3VideoInferenceSession(video_height=h, video_width=w, inference_device=self.device,
+                                            video_storage_device=self.device, inference_state_device=self.device,
+                                            dtype=self.dtype)
+        prompt = session.add_prompt(text)
+        tokens = self.tokenizer(text, return_tensors="pt", padding="max_length", max_length=self.MAX_TOKENS)
+        session.prompt_input_ids[prompt] = tokens.input_ids.to(self.device)
+        session.prompt_attention_masks[prompt] = tokens.attention_mask.to(self.device)
+        return session
+
+    def follow(self, frames, box=None, points=None, text=None):
+        import torch
+        import torch.nn.functional as F
+
+        if not text:
+            raise AividError("track", "SAM3's video model follows what a `text` prompt names")
+        session = None
+        with torch.inference_mode():
+            for i, frame in enumerate(frames):
+                h, w = frame.shape[:2]
+                if session is None:
+                    session = self._session(h, w, text)
+                result = self.model(inference_session=session, frame_idx=i, frame=self._pixels(frame))
+                hidden = set(result.suppressed_obj_ids or ()) | set(session.hotstart_removed_obj_ids)
+                hidden |= set(result.removed_obj_ids or ())
+                logits = [m for k, m in sorted(result.obj_id_to_mask.items()) if k not in hidden]
+                if logits:
+                    low = torch.cat(logits).float()[:, None]
+                    found = F.interpolate(low, size=(h, w), mode="bilinear", align_corners=False)[:, 0] > 0
+                    yield found.any(dim=0).cpu().numpy()
+                else:
+                    yield np.zeros((h, w), bool)
+                self._forget_pixels(session, i)
 
 
 def shot_around(path, info, n, threshold, reach=250):
@@ -499,7 +592,7 @@ def track_region(path, info, region, options, threshold, out):
 
     began = time.perf_counter()
     a, b = region_span(path, info, region, threshold)
-    tracker = tracker_for(options)
+    tracker = tracker_for(options, region)
     w, h = working_size(info.width, info.height, options["width"])
     areas = np.zeros(b - a)
     with atomic_output(out) as tmp:
@@ -517,7 +610,7 @@ def check_tracked(region, i, width, height, frames, model, where):
     """A tracked region's prompt, checked before any job runs (one line naming what is wrong)."""
     key = where if i is None else f"{where}: region {i}"
     if "frame" not in region:
-        raise AividError(key, "a tracked region needs `frame`: the frame its box or points are given on")
+        raise AividError(key, "a tracked region needs `frame`: the frame its box, points or text are given on")
     n = region["frame"]
     if not 0 <= n < frames:
         raise AividError(key, f"frame {n} outside the video's {frames} frames")
@@ -532,8 +625,17 @@ def check_tracked(region, i, width, height, frames, model, where):
     for p in region.get("points") or []:
         if len(p) != 2 or not (0 <= p[0] < width and 0 <= p[1] < height):
             raise AividError(key, f"point {p} lies outside the {width}x{height} frame")
+    if "text" in region:
+        if not str(region["text"]).strip():
+            raise AividError(key, "`text` is empty: name the object to follow (e.g. text: microphone)")
+        if region.get("box") or region.get("points"):
+            raise AividError(key, "give the object as `text` or as a box/points, not both")
+        if model == "classical":
+            raise AividError(key, "a text prompt needs a SAM3 model (track.model: facebook/sam3 or a local folder "
+                             "holding it); the classical tracker follows a box")
+        return
     if not (region.get("box") or region.get("points")):
-        raise AividError(key, "a tracked region needs a box or points on its frame")
+        raise AividError(key, "a tracked region needs a box, points or text on its frame")
     if model == "classical" and not region.get("box"):
         raise AividError(key, "points need a SAM2 model (track.model: facebook/sam2.1-hiera-small or a local "
                          "folder); the classical tracker follows a box")

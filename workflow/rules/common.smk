@@ -110,7 +110,7 @@ def track_summaries(wildcards):
 
 
 def track_gpu(wildcards):
-    """A SAM2 track holds the `gpu` resource where it runs on one; the classical tracker does not."""
+    """A SAM2 or SAM3 track holds the `gpu` resource where it runs on one; the classical tracker does not."""
     from aivid.masks.track import torch_device
 
     model = CONFIG["track"]["model"]
