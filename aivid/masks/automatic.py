@@ -16,6 +16,9 @@ Both detectors work on luma and compensate motion, so moving content is not take
   has moved a pixel since the last counted one (slow pans); an edge counts only if the camera moved
   across it, not just along it.  Nothing is flagged where the picture does not move.  Stuck pixels
   are found on any shot: a pixel that stands out from all 8 neighbours in nearly every frame.
+- `BlemishAccumulator`: sensor dust, soft dark blobs that stay on the frame while the scene
+  moves under them, found in the mean log ratio of frames to earlier frames shifted by the
+  camera's motion (the scene lines up, the blemish does not).
 """
 
 import os
@@ -404,6 +407,96 @@ class OverlayAccumulator:
         return filled
 
 
+def blemish_frame(gray, options):
+    """What `BlemishAccumulator.add` takes of a luma frame, computed apart, on any thread: the
+    frame at the blemish detector's working size (at most `blemish_width` wide, at most half size)
+    and its smoothed log (darkening is a ratio: a blemish takes the same share off every scene)."""
+    h, w = gray.shape
+    scale = min(0.5, options["blemish_width"] / w)
+    small = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return small, cv2.GaussianBlur(np.log(small.astype(np.float32) + 8), (0, 0), 1.0)
+
+
+class BlemishAccumulator:
+    """Sensor dust: soft dark blobs fixed on the frame while the scene moves under them.
+
+    Each frame is compared with an earlier frame of the shot the camera has since moved
+    `blemish_travel` pixels from, shifted by the camera's motion between the two (corners tracked
+    as in `camera_shift`): the scene lines up, a blemish does not, so the log ratio is b(x) minus
+    b(x - shift) plus what the shift does not explain (parallax, moving subjects).  Its mean over
+    many such pairs keeps the blemish, spreads its shifted copy, and averages the rest away (a
+    per-pixel standard error measures how far).  Flagged: dark blobs at least `blemish_depth`
+    deep, `blemish_score` standard errors from zero, round-ish and at most `blemish_size` across.
+    On a still shot, or one the camera hardly moves over, nothing is decidable: nothing is flagged.
+    """
+
+    RING = 48  # frames held back (working size, uint8), to find one the camera moved far enough from
+
+    def __init__(self, shape, options):
+        self.shape, self.options = shape, options
+        self.ring, self.position, self.pairs = [], np.zeros(2), 0
+        self.sum = self.squares = self.count = None
+
+    def add(self, features):
+        """Add one frame's `blemish_frame`: the camera's motion since the frame before (a cut
+        starts afresh), then the pair with the latest held frame it is `blemish_travel` from."""
+        small, log = features
+        if self.sum is None:
+            self.sum, self.squares, self.count = (np.zeros(log.shape, np.float32) for _ in range(3))
+        if self.ring:
+            step = camera_shift(self.ring[-1][0], small)
+            if not np.isfinite(step).all():
+                self.ring = []
+            self.position = self.position + (step if np.isfinite(step).all() else 0)
+        travel = self.options["blemish_travel"] * small.shape[1] / self.shape[1]
+        far = [held for held in self.ring if np.hypot(*(self.position - held[2])) >= travel]
+        if far:
+            old_small, old_log, _ = far[-1]
+            shift = camera_shift(old_small, small)  # measured across the pair, not summed
+            if np.isfinite(shift).all() and np.hypot(*shift) >= 0.7 * travel:
+                self._pair(log, old_log, shift)
+        self.ring = (self.ring + [(small, log, self.position)])[-self.RING:]
+
+    def _pair(self, log, old_log, shift):
+        h, w = log.shape
+        move = np.float32([[1, 0, shift[0]], [0, 1, shift[1]]])
+        lined_up = cv2.warpAffine(old_log, move, (w, h), flags=cv2.INTER_LINEAR, borderValue=np.nan)
+        ratio = log - lined_up
+        valid = np.isfinite(ratio)
+        ratio[~valid] = 0
+        self.sum += ratio
+        self.squares += ratio * ratio
+        self.count += valid
+        self.pairs += 1
+
+    def mask(self):
+        opt, out = self.options, np.zeros(self.shape, bool)
+        enough = opt["blemish_min_pairs"]
+        if self.pairs < enough:
+            return out
+        n = np.maximum(self.count, 1)
+        mean = self.sum / n
+        spread = np.sqrt(np.maximum(self.squares / n - mean * mean, 1e-6))
+        score = np.where(self.count >= enough, -mean / spread * np.sqrt(n), 0)
+        deep = np.log(1 - opt["blemish_depth"])
+        strong = (mean < deep) & (score > opt["blemish_score"])
+        if not strong.any():
+            return out
+        weak = (mean < 0.5 * deep) & (score > 0.5 * opt["blemish_score"])
+        labels, stats = _components(weak)
+        keep = np.zeros(len(stats), bool)
+        keep[np.unique(labels[strong])] = True
+        keep[0] = False
+        w, h, area = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_AREA]
+        scale = mean.shape[1] / self.shape[1]
+        keep &= np.maximum(w, h) <= opt["blemish_size"] * scale  # a blob, not a band or the vignette
+        keep &= (np.maximum(w, h) <= 2.5 * np.minimum(w, h)) & (area >= 0.4 * w * h)
+        if not keep.any():
+            return out
+        found = cv2.resize(keep[labels].view(np.uint8), self.shape[::-1], interpolation=cv2.INTER_NEAREST)
+        return cv2.dilate(found, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))) > 0
+
+
 def luma(frame):
     """The uint8 luma of an RGB frame (BT.601 weights; a grey frame as it is)."""
     return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) if frame.ndim == 3 else frame
@@ -444,19 +537,28 @@ def detect(read, start, stop, frames, options, cut_threshold):
 
     opt = options
     lo, hi = max(0, start - 2), min(frames, stop + 2)
-    static = "static" in opt["detectors"]
-    acc, thumbs, shape = None, [], None
-    work = (lambda f: overlay_features(f, opt)) if static else (lambda f: (luma(f),))
+    static, blemish = "static" in opt["detectors"], "blemish" in opt["detectors"]
+    acc, dust, thumbs, shape = None, None, [], None
+
+    def work(frame):
+        features = overlay_features(frame, opt) if static else (luma(frame),)
+        return features, (blemish_frame(features[0], opt) if blemish else None)
+
     with ThreadPoolExecutor(_threads()) as pool:
-        for features in _ahead(pool, work, read(lo, hi, colour=static), 2 * _threads()):
+        for features, dusty in _ahead(pool, work, read(lo, hi, colour=static), 2 * _threads()):
             shape = features[0].shape
             if static:
                 acc = acc or OverlayAccumulator(shape, opt)
                 acc.add(features)
+            if blemish:
+                dust = dust or BlemishAccumulator(shape, opt)
+                dust.add(dusty)
             thumbs.append(thumbnail(features[0]))
     cuts = [lo + i for i in find_cuts(thumbs, cut_threshold)]
     allowed = exclusion(shape, opt["exclude"])
     fixed = acc.mask() if static else np.zeros(shape, bool)
+    if blemish:
+        fixed = fixed | dust.mask()
     found = None
     if "transient" in opt["detectors"]:
         found = _transients(map(luma, read(lo, hi, colour=False)), lo, hi, start, stop, cuts, opt)
