@@ -248,22 +248,33 @@ def encode_piece(source, first, count, out):
                     "-c:v", "libx264", "-x264-params", "sps-id=1", "-an", "-f", "mpegts", str(out)], check=True)
 
 
-@pytest.mark.parametrize("broken", ["one frame late", "a frame dropped", "piece and capture a frame late"])
+@pytest.mark.parametrize("broken", ["one frame late", "a frame dropped", "piece and capture a frame late",
+                                    "reconstruction a frame late"])
 def test_self_check_stops_a_broken_join(footage_dir, tmp_path, broken):
     """The repaired GOP's piece replaced by one a frame late (what a float seek that rounds to the
     neighbour makes) or one frame short: the join stops with one line and leaves no output.  The
     check takes the source's side of a re-encoded span from what the piece's encode decoded (its
     capture): a piece that re-encoded the wrong frames has a capture of those, and the check's own
-    decode of the span's first frames tells it."""
+    decode of the span's first frames tells it.  The output's side of the span after its first two
+    frames comes from x264's reconstruction: where that is off (its first two frames still right),
+    the check finds it too."""
     import cv2
 
     source = source_of("mp4", footage_dir)
     run_workflow(tmp_path, source)
     out, piece = tmp_path / "results" / "clip" / "output.mp4", tmp_path / "results" / "clip" / "seg1" / "piece.ts"
-    capture = piece.parent / "check.25-50.luma"
+    capture, recon = piece.parent / "check.25-50.luma", piece.parent / "recon.25-50.luma"
     assert capture.stat().st_size == 25 * 108 * 192  # the piece kept the source's side, luma at full size
-    late = broken != "a frame dropped"
-    encode_piece(source, 26 if late else 25, 25 if late else 24, piece)
+    assert recon.stat().st_size == 25 * 108 * 192  # and its encoder's reconstruction
+    joined = (tmp_path / "logs" / "clip" / "concat_mp4.log").read_text()
+    assert "frames 27-50: the encoder's reconstruction of the very packets written" in joined, joined
+    late = broken not in ("a frame dropped", "reconstruction a frame late")
+    if broken == "reconstruction a frame late":
+        frames = np.fromfile(recon, np.uint8).reshape(25, 108, 192)
+        frames[2:-1] = frames[3:].copy()
+        frames.tofile(recon)
+    else:
+        encode_piece(source, 26 if late else 25, 25 if late else 24, piece)
     if broken == "piece and capture a frame late":  # as if the piece's own reading had been off
         frames = ffmpeg_rgb(source)[26:51]
         capture.write_bytes(np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]).tobytes())
@@ -272,8 +283,9 @@ def test_self_check_stops_a_broken_join(footage_dir, tmp_path, broken):
     assert proc.returncode != 0 and not out.exists()
     lines = [line for line in proc.stderr.splitlines() if line.startswith("aivid: error")]
     assert len(set(lines)) == 1, proc.stderr[-2000:]
-    if broken == "one frame late":
+    if broken in ("one frame late", "reconstruction a frame late"):
         assert "self-check" in lines[0] and "dB" in lines[0], lines
+        assert broken == "one frame late" or "frame 27 " in lines[0], lines
     elif late:
         assert "are not the source's" in lines[0], lines
     else:

@@ -50,6 +50,9 @@ def _components(mask):
     return labels, stats
 
 
+STILL_MEAN = 0.4  # an opaque overlay's inside: its mean flicker under this share of `static_still`
+
+
 def _holding(labels, pixels):
     """Per label: whether its component has a pixel in `pixels` (hysteresis: weak areas kept
     for a strong seed in them)."""
@@ -397,13 +400,18 @@ class OverlayAccumulator:
         filled = filled > 0
         if filled.any() and opt["static_still"] > 0:
             # an opaque overlay's inside: pixels that hardly change from frame to frame while the
-            # picture moves, joined to the overlay edges found (a small patch, not the sky)
+            # picture moves, joined to the overlay edges found: a small patch (not the sky), and
+            # stiller on the whole than any part of a scene is (a drawn badge changes only by its
+            # encoding's noise: 0.10-0.24 levels a frame measured; a rock under a slow tilt that a
+            # stray edge touches, 0.47-0.74)
             flicker = self.activity / max(1, self.frames - 1)
             still = (flicker < opt["static_still"]).astype(np.uint8)
-            _, labels, stats, _ = cv2.connectedComponentsWithStats(still, connectivity=4)
+            count, labels, stats, _ = cv2.connectedComponentsWithStats(still, connectivity=4)
             touching = _holding(labels, cv2.dilate(filled.view(np.uint8), np.ones((3, 3), np.uint8)) > 0)
-            small = stats[:, cv2.CC_STAT_AREA] <= opt["static_still_area"] * still.size
-            filled |= (touching & small)[labels]
+            area = stats[:, cv2.CC_STAT_AREA]
+            small = area <= opt["static_still_area"] * still.size
+            calm = np.bincount(labels.ravel(), weights=flicker.ravel(), minlength=count) < STILL_MEAN * opt["static_still"] * area
+            filled |= (touching & small & calm)[labels]
         return filled
 
 

@@ -4,6 +4,7 @@ segments; aivid.output.remux puts them in place of the source's frames."""
 import functools
 import logging
 import tempfile
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -148,8 +149,6 @@ def matched_settings(info, settings):
     with x265 (_x265_params), whose parameter sets have the source's ids.  An intra-only
     codec (aivid.output.route.INTRA_CODECS): its own encoder and profile (ProRes, DNxHR), every
     frame decoded on its own."""
-    from dataclasses import replace
-
     from aivid.output.route import COPY_CODECS, INTRA_CODECS
 
     extra = dict(settings.extra or {})
@@ -197,8 +196,6 @@ def piece_settings(info, output, piece_ext):
     stream where they join its copied packets (smart render), else the `output` config's (its encoder
     resolved for this source: aivid.output.route.video_encoder), with frames at the source's
     depth and chroma as far as the encoder takes them (reencode_pix_fmt)."""
-    from dataclasses import replace
-
     from aivid.media.encode import EncodeSettings
     from aivid.output.route import output_for, smart_render
 
@@ -303,7 +300,7 @@ def encode_repaired_spans(info, seg_start, seg_stop, store, out, settings, spans
     (aivid.output.remux puts each span in place)."""
     import av
 
-    from aivid.output.check import capture_path
+    from aivid.output.check import capture_path, recon_path
 
     count = sum(b - a for a, b in spans)
     log.info("frames %s re-encoded, %d of the segment's %d frames stream-copied",
@@ -311,6 +308,8 @@ def encode_repaired_spans(info, seg_start, seg_stop, store, out, settings, spans
     out = Path(out)
     for a, b in spans:  # a capture left by an earlier run must not outlive this piece
         capture_path(out.parent, a, b).unlink(missing_ok=True)
+        recon_path(out.parent, a, b).unlink(missing_ok=True)
+        recon_path(out.parent, a, b).with_suffix(".sha1").unlink(missing_ok=True)
     if len(spans) == 1:
         return encode_repaired(info, seg_start, *spans[0], store, out, settings, capture=out.parent)
     parts = [out.with_name(f".part{k}.{out.name}") for k in range(len(spans))]
@@ -372,7 +371,7 @@ def encode_repaired(info, seg_start, start, stop, store, out, settings, capture=
     rotated source, whose frames are encoded as stored.  `capture` (a folder): the source's
     frames, as decoded for this encode, are also kept there for the join's self-check
     (aivid.output.check.SourceCapture)."""
-    from aivid.output.check import SourceCapture
+    from aivid.output.check import EncoderRecon, SourceCapture
     from aivid.repair.blend import repair_patches
 
     require("ffmpeg")
@@ -394,6 +393,11 @@ def encode_repaired(info, seg_start, start, stop, store, out, settings, capture=
         split = source[0].split()
         source = (split[0], source[1])
         outputs.append(seen.output(split[1]))
+    recon = EncoderRecon(info, start, stop, capture, settings) if capture is not None and \
+        EncoderRecon.possible(info, settings) else None
+    if recon is not None:
+        params = [p for p in ((settings.extra or {}).get("x264-params") or "").split(":") if p]
+        settings = replace(settings, extra={**(settings.extra or {}), "x264-params": ":".join(params + [recon.params()])})
     main, copyts = _source_frames(info, start, stop, settings, source)
     patch = ffmpeg.input("pipe:", format="rawvideo", pix_fmt=working_format(info)[0], s=f"{sx1 - sx0}x{sy1 - sy0}",
                          framerate=f"{fps.numerator}/{fps.denominator}").video
@@ -414,9 +418,15 @@ def encode_repaired(info, seg_start, start, stop, store, out, settings, capture=
     with atomic_output(out) as tmp:
         encoded = video.output(str(tmp), **_encode_args(info, settings, stop - start))
         args = ffmpeg.merge_outputs(encoded, *outputs).global_args("-nostdin", "-v", "error", "-y", *copyts).compile()
-        code, err, _ = feed_process(args, patches, reader=seen.read if seen else None)
-        if code != 0:
-            raise AividError(info.path, f"re-encoding frames {start}-{stop} failed ({err})")
+        try:
+            code, err, _ = feed_process(args, patches, reader=seen.read if seen else None)
+            if code != 0:
+                raise AividError(info.path, f"re-encoding frames {start}-{stop} failed ({err})")
+            if recon is not None:
+                recon.reduce(tmp)
+        finally:
+            if recon is not None:
+                recon.discard()
     return out
 
 

@@ -11,16 +11,21 @@ A failure is an AividError naming the video and the frames; the caller then leav
 """
 
 import json
+import logging
+import tempfile
 from fractions import Fraction
 from pathlib import Path
 
 import cv2
+import ffmpeg
 import numpy as np
 
 from aivid.errors import AividError
 from aivid.media.decode import eight_bit, read_frames
 from aivid.media.ffmpeg_bin import last_error_line, require, run_capture
 from aivid.media.probe import probe_with_index
+
+log = logging.getLogger("aivid")
 
 # Measured on the footage matrix (tests/footage.py; README, "The output's self-check"): the
 # worst frame of a faithful re-encode at the default CRF sits at 41.8-43.7 dB (luma, against the
@@ -107,6 +112,136 @@ def capture_path(folder, start, stop):
     return Path(folder) / f"check.{start}-{stop}.luma"
 
 
+# x264's reconstruction dump (`dump-yuv`): planar frames in display order, at the encoder's depth
+RECON_FORMATS = {"yuv420p": "yuv420p", "yuvj420p": "yuv420p", "yuv422p": "yuv422p", "yuvj422p": "yuv422p",
+                 "yuv444p": "yuv444p", "yuvj444p": "yuv444p", "yuv420p10le": "yuv420p10le",
+                 "yuv422p10le": "yuv422p10le", "yuv444p10le": "yuv444p10le"}
+
+
+class EncoderRecon:
+    """The re-encoded frames as a decoder will show them, without decoding them: x264 writes its
+    own reconstruction of every frame it encodes (`dump-yuv`, bit-identical to what a decoder
+    makes of its packets: H.264 decoding is exact), and the piece's job turns it into luma at the
+    check's size through the very chain the check decodes by (aivid.media.decode.raw_output, with
+    the piece's colour tags), then deletes the dump.  The join's check takes these frames for a
+    re-encoded span only when the output's packets of the span are byte for byte the piece's and
+    the output's first two frames of the span, decoded, equal the reconstruction's exactly (its
+    parameter sets and tags are the piece's); else it decodes the span as before."""
+
+    def __init__(self, info, start, stop, folder, settings):
+        width, height, factor = _check_size(info)
+        self.path, self.count = recon_path(folder, start, stop), stop - start
+        self.size, self.shape = ((width, height) if factor > 1 else None), (height, width)
+        self.raw = RECON_FORMATS[settings.pix_fmt]
+        self.stored = (info.width, info.height)
+        self._tmp = tempfile.TemporaryDirectory(prefix="aivid-recon-")
+        self.dump = Path(self._tmp.name) / "recon.yuv"
+
+    @staticmethod
+    def possible(info, settings):
+        return (info.rotation == 0 and settings.codec == "libx264" and not settings.lossless
+                and settings.pix_fmt in RECON_FORMATS)
+
+    def params(self):
+        """The x264 option that writes the dump (escaped for ffmpeg's `x264-params` parser)."""
+        escaped = "".join("\\" + c if c in "\\:='\"" else c for c in str(self.dump))
+        return f"dump-yuv={escaped}"
+
+    def reduce(self, piece):
+        """Turn the dump of the encode that wrote `piece` into the luma frames the check compares
+        (renamed into place once all are there), and delete the dump."""
+        from aivid.atomic import atomic_output
+        from aivid.media.decode import raw_output
+        from aivid.media.encode import feed_process
+
+        try:
+            colour = _colour_tags(piece)
+            width, height = self.stored
+            stream = ffmpeg.input(str(self.dump), format="rawvideo", pix_fmt=self.raw, s=f"{width}x{height}",
+                                  framerate=25, **colour).video
+            args = raw_output(stream, self.count, "rgb24", self.size, target="pipe:1").global_args(
+                "-nostdin", "-v", "error").compile()
+            rows, cols = self.shape
+            size = rows * cols * 3
+            _digest_path(self.path).write_text(_file_digest(piece))  # whose reconstruction this is
+            with atomic_output(self.path) as tmp, open(tmp, "wb") as out:
+                def read(pipe):
+                    for _ in range(self.count):
+                        data = pipe.read(size)
+                        if len(data) < size:
+                            raise EOFError(f"{self.dump}: fewer frames than encoded")
+                        out.write(_luma(np.frombuffer(data, np.uint8).reshape(rows, cols, 3)).tobytes())
+                code, err, _ = feed_process(args, (), reader=read)
+                if code != 0:
+                    raise EOFError(err)
+        except (EOFError, OSError) as exc:  # no reconstruction: the check decodes the span
+            log.info("no encoder reconstruction of frames %s (%s): the self-check decodes them", self.path.name, exc)
+        finally:
+            self.discard()
+
+    def discard(self):
+        """Delete the dump (and its folder): it is as large as the frames, uncompressed."""
+        self._tmp.cleanup()
+
+
+def recon_path(folder, start, stop):
+    """Where the piece of frames [start, stop) leaves its EncoderRecon, in the segment's folder."""
+    return Path(folder) / f"recon.{start}-{stop}.luma"
+
+
+def _digest_path(path):
+    return Path(path).with_suffix(".sha1")
+
+
+def _file_digest(path):
+    import hashlib
+
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha1").hexdigest()
+
+
+def _colour_tags(path):
+    """The range and matrix ffprobe reads for a file's video, as ffmpeg input options."""
+    code, out, _ = run_capture(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                                "stream=color_range,color_space", "-of", "json", str(path)])
+    stream = (json.loads(out or b"{}").get("streams") or [{}])[0]
+    tags = {"color_range": stream.get("color_range"), "colorspace": stream.get("color_space")}
+    return {k: v for k, v in tags.items() if v and v != "unknown"}
+
+
+def _recon(info, span, size):
+    """The luma frames of span `span` its piece's encoder reconstructed, at `size` (as _captured)."""
+    path = recon_path(Path(span.path).parent, span.start, span.stop)
+    width, height = size or (info.width, info.height)
+    count = span.stop - span.start
+    if not path.is_file() or path.stat().st_size != count * height * width:
+        return None
+    digest = _digest_path(path)
+    if not digest.is_file() or digest.read_text() != _file_digest(span.path):
+        return None  # made by another encode than the piece's
+    return np.fromfile(path, np.uint8).reshape(count, height, width)
+
+
+def _packets_kept(info, rows, out_tb, span):
+    """Whether the output's packets of `span` (rows: _packets with hashes, file order) are the
+    piece's, byte for byte, in the same order (as aivid.output.remux wrote them)."""
+    import av
+    import zlib
+
+    from aivid.output.remux import _length_size, _piece_packets, to_stream_format
+
+    with av.open(info.path) as src:
+        length_size = _length_size(info.codec, src.streams[info.stream].codec_context.extradata)
+    frame_of = {ts: i for i, ts in enumerate(info.index.pts)}
+    got = [r[3] for r in rows if span.start <= frame_of.get(round(r[0] * out_tb / info.index.time_base), -1) < span.stop]
+    try:
+        packets, _ = _piece_packets(span, info.index.pts)
+    except (AividError, av.error.FFmpegError):
+        return False
+    want = [f"adler32:{zlib.adler32(to_stream_format(data, info.codec, length_size)):08x}" for data, *_ in packets]
+    return got == want
+
+
 def _captured(info, span, size):
     """The luma frames of span `span` (aivid.output.remux.Span) its piece captured, at `size`
     (None: the source's own): (T, H, W) uint8, or None where there is no capture of that size."""
@@ -188,9 +323,10 @@ def check_output(info, out, spans, whole, repairs=()):
         _check_copied(info, rows, out_tb, spans, _resent(info, out_info))
     lines = []
     for s in spans:
+        kept = not whole and _packets_kept(info, rows, out_tb, s)
         for lo, hi in _checked_ranges(info, s, whole):
-            value = _compare(info, out_info, lo, hi, repairs, None if whole else s)
-            lines.append(f"self-check: frames {lo}-{hi} decode cleanly, worst frame {value:.1f} dB "
+            value, how = _compare(info, out_info, lo, hi, repairs, None if whole else s, kept)
+            lines.append(f"self-check: frames {lo}-{hi} decode cleanly{how}, worst frame {value:.1f} dB "
                          "against the source with the repair laid over")
     return lines
 
@@ -331,10 +467,13 @@ def _box_too_large(store):
     return (y1 - y0) * (x1 - x0) > 0.25 * height * width
 
 
-def _compare(info, out_info, lo, hi, repairs, span=None):
-    """The worst frame's PSNR of the output's frames [lo, hi) against what they should be (the
-    source with the repairs laid over; the frames of re-encoded span `span` from its capture, where
-    its piece left one); AividError if they do not decode cleanly or do not match."""
+def _compare(info, out_info, lo, hi, repairs, span=None, kept=False):
+    """(worst PSNR, how the re-encoded frames were read) of the output's frames [lo, hi) against
+    what they should be (the source with the repairs laid over; the frames of re-encoded span
+    `span` from its capture, where its piece left one); AividError if they do not decode cleanly
+    or do not match.  `kept`: the output's packets of `span` are its piece's, byte for byte; then
+    the span's frames after its first two are taken from the encoder's reconstruction
+    (EncoderRecon) where the piece left one and those two decode to exactly its frames."""
     from concurrent.futures import ThreadPoolExecutor
 
     width, height, factor = _check_size(info)
@@ -344,16 +483,27 @@ def _compare(info, out_info, lo, hi, repairs, span=None):
     # reading it would decode that whole GOP (the frames after show a misalignment there too)
     a, b = (lo if lo in set(info.index.keyframes) else max(0, lo - 1)), min(info.frames, hi + 1)
     size = (width, height) if factor > 1 else None
+    recon = _recon(info, span, size) if kept and lo == span.start and span.stop - span.start > 2 else None
+    read = lambda p, q: np.stack([_luma(f) for f in read_frames(out_info.path, p, q, info=out_info, size=size,  # noqa: E731
+                                                                 strict=True)])
+    how = ""
     with ThreadPoolExecutor(2) as pool:  # the output and the source decode side by side
-        decoded = pool.submit(read_frames, out_info.path, lo, hi, info=out_info, size=size, strict=True)
         expected = pool.submit(_expected, info, a, b, repairs, size, factor, span)
         try:
-            got = decoded.result()
+            got = None
+            if recon is not None:
+                head = read(lo, lo + 2)
+                if np.array_equal(head, recon[:2]):
+                    tail = [read(span.stop, hi)] if hi > span.stop else []
+                    got, how = np.concatenate([head, recon[2:], *tail]), \
+                        f" (frames {lo + 2}-{span.stop}: the encoder's reconstruction of the very packets written)"
+            if got is None:
+                got = read(lo, hi)
         except AividError as exc:
             raise AividError(info.path, f"self-check: the output's frames {lo}-{hi} do not decode cleanly "
                                         f"({exc.problem}); nothing was written") from None
         want, keep = expected.result()
-    got = np.stack([_luma(f) for f in got]).astype(np.float32)  # chroma subsampling of a re-encode is not a fault
+    got = got.astype(np.float32)  # luma: chroma subsampling of a re-encode is not a fault
     want = want.astype(np.float32)
     worst, at = 99.0, lo
     for i in range(lo, hi):  # frame by frame: one misaligned frame must not hide in a GOP's mean
@@ -367,4 +517,4 @@ def _compare(info, out_info, lo, hi, repairs, span=None):
                    if misaligned else f"it matches its source frame at only {own:.1f} dB")
             raise AividError(info.path, f"self-check: the output's frame {i} is misaligned or damaged: {why}; "
                                         "nothing was written")
-    return worst
+    return worst, how
