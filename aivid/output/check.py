@@ -222,18 +222,39 @@ def _recon(info, span, size):
     return np.fromfile(path, np.uint8).reshape(count, height, width)
 
 
-def _packets_kept(info, rows, out_tb, span):
-    """Whether the output's packets of `span` (rows: _packets with hashes, file order) are the
-    piece's, byte for byte, in the same order (as aivid.output.remux wrote them)."""
+def _source_frames(info, rows, out_tb):
+    """Per output packet (rows: _packets, file order): (its pts in the source's time base, the
+    source frame shown then, or None), in whole numbers (round half to even, as round())."""
+    a, b = out_tb.numerator * info.index.time_base.denominator, out_tb.denominator * info.index.time_base.numerator
+    frame_of = {ts: i for i, ts in enumerate(info.index.pts)}
+    found = []
+    for pts, *_ in rows:
+        q, r = divmod(pts * a, b)
+        q += 1 if 2 * r > b or (2 * r == b and q % 2) else 0
+        found.append((q, frame_of.get(q)))
+    return found
+
+
+def _length_size_of(info):
+    """The NAL length size of the source's video packets (None: Annex B)."""
+    import av
+
+    from aivid.output.remux import _length_size
+
+    with av.open(info.path) as src:
+        return _length_size(info.codec, src.streams[info.stream].codec_context.extradata)
+
+
+def _packets_kept(info, rows, frames, span, length_size):
+    """Whether the output's packets of `span` (rows: _packets with hashes, file order; frames:
+    _source_frames of them) are the piece's, byte for byte, in the same order (as
+    aivid.output.remux wrote them)."""
     import av
     import zlib
 
-    from aivid.output.remux import _length_size, _piece_packets, to_stream_format
+    from aivid.output.remux import _piece_packets, to_stream_format
 
-    with av.open(info.path) as src:
-        length_size = _length_size(info.codec, src.streams[info.stream].codec_context.extradata)
-    frame_of = {ts: i for i, ts in enumerate(info.index.pts)}
-    got = [r[3] for r in rows if span.start <= frame_of.get(round(r[0] * out_tb / info.index.time_base), -1) < span.stop]
+    got = [r[3] for r, (_, frame) in zip(rows, frames) if frame is not None and span.start <= frame < span.stop]
     try:
         packets, _ = _piece_packets(span, info.index.pts)
     except (AividError, av.error.FFmpegError):
@@ -276,11 +297,11 @@ def _anchored(info, span, captured, size):
                 break
     if len(found) < 2:
         return None
-    own = [_luma(cv2.resize(found[k], size, interpolation=cv2.INTER_AREA) if size else found[k]).astype(np.float32)
+    own = [_luma(cv2.resize(found[k], size, interpolation=cv2.INTER_AREA) if size else found[k])
            for k in range(2)]
     keep = np.ones(own[0].shape, bool)
     for k in range(2):
-        mine, other = (_psnr(captured[k].astype(np.float32), own[j], keep) for j in (k, 1 - k))
+        mine, other = (_psnr(captured[k], own[j], keep) for j in (k, 1 - k))
         if other > mine + 1.0:
             raise AividError(info.path, f"self-check: the frames re-encoded from frame {span.start} are not the "
                                         f"source's (frame {span.start + k} matches source frame "
@@ -296,12 +317,40 @@ def check_output(info, out, spans, whole, repairs=()):
     """Check `out` (the remuxed output of `info` with `spans` re-encoded; `whole`: every frame
     re-encoded).  Returns log lines (one per checked span); AividError on any failure.
     `repairs`: (segment start, repaired store) of each repaired segment: the frames expected are
-    the source's with the store's repair box laid over, so the repair's place is checked too."""
+    the source's with the store's repair box laid over, so the repair's place is checked too.
+    The readings run side by side (each is mostly one ffmpeg or ffprobe process); a failure is
+    reported in the order the checks are listed above."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        probed = pool.submit(probe_with_index, out)
+        source_packets = None if whole else pool.submit(_packets, info.path, info.stream, True)
+        rows = [r for r in _packets(out, info.stream, hashes=not whole) if "D" not in r[2]]
+        out_info = probed.result()[0]
+        frames = _check_timing(info, out_info, out, rows)
+        length_size = _length_size_of(info) if spans and not whole else None
+        compares = []
+        for s in spans:
+            kept = not whole and _packets_kept(info, rows, frames, s, length_size)
+            for lo, hi in _checked_ranges(info, s, whole):
+                compares.append((lo, hi, pool.submit(_compare, info, out_info, lo, hi, repairs,
+                                                     None if whole else s, kept)))
+        if not whole:
+            _check_copied(info, rows, frames, spans, _resent(info, out_info), source_packets.result())
+        lines = []
+        for lo, hi, compared in compares:
+            value, how = compared.result()
+            lines.append(f"self-check: frames {lo}-{hi} decode cleanly{how}, worst frame {value:.1f} dB "
+                         "against the source with the repair laid over")
+    return lines
+
+
+def _check_timing(info, out_info, out, rows):
+    """The frame count, every frame's pts and the DTS order of the output's video packets `rows`;
+    returns their _source_frames."""
     index = info.index
     name = info.path
-    out_info = probe_with_index(out)[0]
     src_tb, out_tb = index.time_base, out_info.index.time_base
-    rows = [r for r in _packets(out, info.stream, hashes=not whole) if "D" not in r[2]]
     if len(rows) != info.frames:
         raise AividError(name, f"self-check: the output has {len(rows)} video frames, the source {info.frames}; "
                                "nothing was written")
@@ -319,17 +368,7 @@ def check_output(info, out, spans, whole, repairs=()):
         at = next(i for i, (a, b) in enumerate(zip(dts, dts[1:])) if b <= a)
         raise AividError(name, f"self-check: the output's DTS do not increase at packet {at + 1}; "
                                "nothing was written")
-    if not whole:
-        _check_copied(info, rows, out_tb, spans, _resent(info, out_info))
-    lines = []
-    for s in spans:
-        kept = not whole and _packets_kept(info, rows, out_tb, s)
-        for lo, hi in _checked_ranges(info, s, whole):
-            value, how = _compare(info, out_info, lo, hi, repairs, None if whole else s, kept)
-            lines.append(f"self-check: frames {lo}-{hi} decode cleanly{how}, worst frame {value:.1f} dB "
-                         "against the source with the repair laid over")
-    return lines
-
+    return _source_frames(info, rows, out_tb)
 
 
 def _container_offset(info, out_info, out, offset, tick):
@@ -362,19 +401,16 @@ def _resent(info, out_info):
     return parameter_sets(info.codec, extradata, _length_size(info.codec, extradata))
 
 
-def _check_copied(info, rows, out_tb, spans, resent=b""):
+def _check_copied(info, rows, frames, spans, resent=b"", source_packets=None):
     """Every output packet outside the re-encoded spans is the source's packet of that frame
-    (the first after a span: the source's, or `resent` then the source's, byte for byte)."""
-    index = info.index
+    (the first after a span: the source's, or `resent` then the source's, byte for byte).
+    `source_packets`: the source's _packets with hashes, where they were read already."""
     source = {}
-    for pts, _, flags, digest, size in _packets(info.path, info.stream, hashes=True):
+    for pts, _, flags, digest, size in source_packets or _packets(info.path, info.stream, hashes=True):
         if "D" not in flags and pts is not None:
             source[pts] = (digest, size)
-    frame_of = {ts: i for i, ts in enumerate(index.pts)}
     after = {s.stop for s in spans}
-    for pts, _, _, digest, _ in rows:
-        src_pts = round(pts * out_tb / index.time_base)
-        frame = frame_of.get(src_pts)
+    for (_, _, _, digest, _), (src_pts, frame) in zip(rows, frames):
         if frame is None or _in_span(spans, frame):
             continue
         want, size = source.get(src_pts, (None, 0))
@@ -452,8 +488,12 @@ def _luma(rgb):
 
 
 def _psnr(a, b, keep):
-    diff = (a - b)[keep]
-    mse = float(np.mean(diff * diff)) if diff.size else 0.0
+    """PSNR of two uint8 luma frames over the pixels `keep` (bool) holds."""
+    count = int(np.count_nonzero(keep)) if not keep.all() else keep.size
+    if count == 0:
+        return 99.0
+    mask = None if count == keep.size else keep.view(np.uint8)
+    mse = cv2.norm(a, b, cv2.NORM_L2SQR, mask) / count
     return 99.0 if mse == 0 else min(99.0, 10 * np.log10(255.0 ** 2 / mse))
 
 
@@ -503,8 +543,7 @@ def _compare(info, out_info, lo, hi, repairs, span=None, kept=False):
             raise AividError(info.path, f"self-check: the output's frames {lo}-{hi} do not decode cleanly "
                                         f"({exc.problem}); nothing was written") from None
         want, keep = expected.result()
-    got = got.astype(np.float32)  # luma: chroma subsampling of a re-encode is not a fault
-    want = want.astype(np.float32)
+    # luma: chroma subsampling of a re-encode is not a fault
     worst, at = 99.0, lo
     for i in range(lo, hi):  # frame by frame: one misaligned frame must not hide in a GOP's mean
         own = _psnr(got[i - lo], want[i - a], keep[i - a])
