@@ -63,9 +63,10 @@ def stretch_pictures(name, info, seg, plan, frames_store, repaired_store, mask_s
     windows = [w for w in plan["windows"] if w["stretch"] == stretch]
     a, b = window_frames(windows)
     mask = LazyVideo.open(mask_store)
-    areas = [int((mask[t, :, :, 0].numpy() > 0).sum()) for t in range(a, b)]
-    t = a + int(np.argmax(areas))  # the frame with the most to repair
     first, last, y0, y1, x0, x1 = box_of(repaired_store)
+    # every masked pixel is repaired, so lies in the repair box: one read of it, not of whole frames
+    areas = (mask[a:b, y0:y1, x0:x1, 0].numpy() > 0).sum(axis=(1, 2))
+    t = a + int(np.argmax(areas))  # the frame with the most to repair
     before = eight_bit(LazyVideo.open(frames_store)[t, y0:y1, x0:x1].numpy())
     after = eight_bit(LazyVideo.open(repaired_store)[t, y0:y1, x0:x1].numpy())
     source = read_frames(info.path, seg["start"] + t, seg["start"] + t + 1, info=info)[0]
