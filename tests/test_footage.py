@@ -238,6 +238,10 @@ def test_any_character_in_names(footage_dir, tmp_path):
     shutil.copy(source_of("mp4", footage_dir), source)
     run_workflow(odd / "run", source)
     assert len(packets(odd / "run" / "results" / "clip" / "output.mp4", "v:0")) == 60
+    # x264 wrote its reconstruction beside the piece (its path escaped in x264-params), and the check used it
+    joined = (odd / "run" / "logs" / "clip" / "concat_mp4.log").read_text()
+    assert "the encoder's reconstruction of the very packets written" in joined, joined
+    assert not list((odd / "run" / "results").rglob(".recon*"))  # the raw dump is gone
 
 
 def encode_piece(source, first, count, out):

@@ -12,7 +12,6 @@ A failure is an AividError naming the video and the frames; the caller then leav
 
 import json
 import logging
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 
@@ -134,8 +133,8 @@ class EncoderRecon:
         self.size, self.shape = ((width, height) if factor > 1 else None), (height, width)
         self.raw = RECON_FORMATS[settings.pix_fmt]
         self.stored = (info.width, info.height)
-        self._tmp = tempfile.TemporaryDirectory(prefix="aivid-recon-")
-        self.dump = Path(self._tmp.name) / "recon.yuv"
+        # beside the piece, where the run's large files are (not /tmp, which may be small or in memory)
+        self.dump = Path(folder) / f".recon.{start}-{stop}.yuv"
 
     @staticmethod
     def possible(info, settings):
@@ -180,8 +179,8 @@ class EncoderRecon:
             self.discard()
 
     def discard(self):
-        """Delete the dump (and its folder): it is as large as the frames, uncompressed."""
-        self._tmp.cleanup()
+        """Delete the dump: it is as large as the frames, uncompressed."""
+        self.dump.unlink(missing_ok=True)
 
 
 def recon_path(folder, start, stop):
