@@ -94,16 +94,22 @@ class SourceCapture:
     def read(self, pipe):
         """Read the capture's frames from ffmpeg's stdout into `self.path` (renamed once all are
         there: a short read, the encode having failed, leaves none)."""
-        from aivid.atomic import atomic_output
+        _write_luma(pipe, self.path, self.count, self.shape, f"{self.path}: the encode ended before its frames")
 
-        height, width = self.shape
-        size = height * width * 3
-        with atomic_output(self.path) as tmp, open(tmp, "wb") as out:
-            for _ in range(self.count):
-                data = pipe.read(size)
-                if len(data) < size:
-                    raise EOFError(f"{self.path}: the encode ended before its frames")
-                out.write(_luma(np.frombuffer(data, np.uint8).reshape(height, width, 3)).tobytes())
+
+def _write_luma(pipe, path, count, shape, short):
+    """Read `count` RGB frames of `shape` (height, width) from `pipe` and write their luma to
+    `path` (renamed into place once all are there); EOFError(`short`) where fewer come."""
+    from aivid.atomic import atomic_output
+
+    height, width = shape
+    size = height * width * 3
+    with atomic_output(path) as tmp, open(tmp, "wb") as out:
+        for _ in range(count):
+            data = pipe.read(size)
+            if len(data) < size:
+                raise EOFError(short)
+            out.write(_luma(np.frombuffer(data, np.uint8).reshape(height, width, 3)).tobytes())
 
 
 def capture_path(folder, start, stop):
@@ -149,7 +155,6 @@ class EncoderRecon:
     def reduce(self, piece):
         """Turn the dump of the encode that wrote `piece` into the luma frames the check compares
         (renamed into place once all are there), and delete the dump."""
-        from aivid.atomic import atomic_output
         from aivid.media.decode import raw_output
         from aivid.media.encode import feed_process
 
@@ -160,19 +165,12 @@ class EncoderRecon:
                                   framerate=25, **colour).video
             args = raw_output(stream, self.count, "rgb24", self.size, target="pipe:1").global_args(
                 "-nostdin", "-v", "error").compile()
-            rows, cols = self.shape
-            size = rows * cols * 3
             _digest_path(self.path).write_text(_file_digest(piece))  # whose reconstruction this is
-            with atomic_output(self.path) as tmp, open(tmp, "wb") as out:
-                def read(pipe):
-                    for _ in range(self.count):
-                        data = pipe.read(size)
-                        if len(data) < size:
-                            raise EOFError(f"{self.dump}: fewer frames than encoded")
-                        out.write(_luma(np.frombuffer(data, np.uint8).reshape(rows, cols, 3)).tobytes())
-                code, err, _ = feed_process(args, (), reader=read)
-                if code != 0:
-                    raise EOFError(err)
+            code, err, _ = feed_process(args, (), reader=lambda pipe: _write_luma(
+                pipe, self.path, self.count, self.shape, f"{self.dump}: fewer frames than encoded"))
+            if code != 0:
+                self.path.unlink(missing_ok=True)
+                raise EOFError(err)
         except (EOFError, OSError) as exc:  # no reconstruction: the check decodes the span
             log.info("no encoder reconstruction of frames %s (%s): the self-check decodes them", self.path.name, exc)
         finally:
@@ -211,14 +209,10 @@ def _colour_tags(path):
 def _recon(info, span, size):
     """The luma frames of span `span` its piece's encoder reconstructed, at `size` (as _captured)."""
     path = recon_path(Path(span.path).parent, span.start, span.stop)
-    width, height = size or (info.width, info.height)
-    count = span.stop - span.start
-    if not path.is_file() or path.stat().st_size != count * height * width:
-        return None
     digest = _digest_path(path)
     if not digest.is_file() or digest.read_text() != _file_digest(span.path):
-        return None  # made by another encode than the piece's
-    return np.fromfile(path, np.uint8).reshape(count, height, width)
+        return None  # none, or made by another encode than the piece's
+    return _luma_frames(info, span, size, path)
 
 
 def _source_frames(info, rows, out_tb):
@@ -265,7 +259,12 @@ def _packets_kept(info, rows, frames, span, length_size):
 def _captured(info, span, size):
     """The luma frames of span `span` (aivid.output.remux.Span) its piece captured, at `size`
     (None: the source's own): (T, H, W) uint8, or None where there is no capture of that size."""
-    path = capture_path(Path(span.path).parent, span.start, span.stop)
+    return _luma_frames(info, span, size, capture_path(Path(span.path).parent, span.start, span.stop))
+
+
+def _luma_frames(info, span, size, path):
+    """The (T, H, W) uint8 luma frames of `span` at `size` in the file `path`, or None where it
+    does not hold as many frames of that size."""
     width, height = size or (info.width, info.height)
     count = span.stop - span.start
     if not path.is_file() or path.stat().st_size != count * height * width:
