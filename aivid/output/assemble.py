@@ -394,7 +394,7 @@ def encode_repaired(info, seg_start, start, stop, store, out, settings, capture=
         source = (split[0], source[1])
         outputs.append(seen.output(split[1]))
     recon = EncoderRecon(info, start, stop, capture, settings) if capture is not None and \
-        EncoderRecon.possible(info, settings) else None
+        EncoderRecon.possible(info, settings, stop - start) else None
     if recon is not None:
         params = [p for p in ((settings.extra or {}).get("x264-params") or "").split(":") if p]
         settings = replace(settings, extra={**(settings.extra or {}), "x264-params": ":".join(params + [recon.params()])})

@@ -123,6 +123,9 @@ RECON_FORMATS = {"yuv420p": "yuv420p", "yuvj420p": "yuv420p", "yuv422p": "yuv422
                  "yuv422p10le": "yuv422p10le", "yuv444p10le": "yuv444p10le"}
 
 
+RECON_BYTES = 2**30  # the largest dump a piece may write beside it (130 frames of 1080p 10-bit 4:2:0: 0.8 GB)
+
+
 class EncoderRecon:
     """The re-encoded frames as a decoder will show them, without decoding them: x264 writes its
     own reconstruction of every frame it encodes (`dump-yuv`, bit-identical to what a decoder
@@ -143,9 +146,14 @@ class EncoderRecon:
         self.dump = Path(folder) / f".recon.{start}-{stop}.yuv"
 
     @staticmethod
-    def possible(info, settings):
-        return (info.rotation == 0 and settings.codec == "libx264" and not settings.lossless
-                and settings.pix_fmt in RECON_FORMATS)
+    def possible(info, settings, count):
+        """Whether an encode of `count` frames can leave one: x264, stored as displayed, a planar
+        format, and a dump (as large as the raw frames) of at most RECON_BYTES."""
+        if info.rotation != 0 or settings.codec != "libx264" or settings.lossless or settings.pix_fmt not in RECON_FORMATS:
+            return False
+        planes = {"420": 1.5, "422": 2, "444": 3}[RECON_FORMATS[settings.pix_fmt][3:6]]
+        depth = 2 if settings.pix_fmt.endswith("le") else 1
+        return count * info.width * info.height * planes * depth <= RECON_BYTES
 
     def params(self):
         """The x264 option that writes the dump (escaped for ffmpeg's `x264-params` parser)."""
