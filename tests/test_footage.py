@@ -268,7 +268,8 @@ def test_self_check_stops_a_broken_join(footage_dir, tmp_path, broken):
     run_workflow(tmp_path, source)
     out, piece = tmp_path / "results" / "clip" / "output.mp4", tmp_path / "results" / "clip" / "seg1" / "piece.ts"
     capture, recon = piece.parent / "check.25-50.luma", piece.parent / "recon.25-50.luma"
-    assert capture.stat().st_size == 25 * 108 * 192  # the piece kept the source's side, luma at full size
+    # the piece kept the source's side, luma at full size: the span's 25 frames and the 9 the check compares after it
+    assert capture.stat().st_size == 34 * 108 * 192
     assert recon.stat().st_size == 25 * 108 * 192  # and its encoder's reconstruction
     joined = (tmp_path / "logs" / "clip" / "concat_mp4.log").read_text()
     assert "frames 27-50: the encoder's reconstruction of the very packets written" in joined, joined
@@ -280,7 +281,7 @@ def test_self_check_stops_a_broken_join(footage_dir, tmp_path, broken):
     else:
         encode_piece(source, 26 if late else 25, 25 if late else 24, piece)
     if broken == "piece and capture a frame late":  # as if the piece's own reading had been off
-        frames = ffmpeg_rgb(source)[26:51]
+        frames = ffmpeg_rgb(source)[26:60]
         capture.write_bytes(np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]).tobytes())
     out.unlink()
     proc = run_workflow(tmp_path, source, check=False)

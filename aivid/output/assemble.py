@@ -390,8 +390,10 @@ def encode_repaired(info, seg_start, start, stop, store, out, settings, capture=
     source = exact_stream(info, start, stop, autorotate=False)
     if capture is not None and SourceCapture.possible(info):
         seen = SourceCapture(info, start, stop, capture)
-        split = source[0].split()
-        source = (split[0], source[1])
+        # the decoder reads on past the span for the capture's frames after it; the encode takes the span's
+        read, copyts = exact_stream(info, start, stop + seen.after, autorotate=False)
+        split = read.split()
+        source = (split[0].filter("trim", end_frame=stop - start), copyts)
         outputs.append(seen.output(split[1]))
     recon = EncoderRecon(info, start, stop, capture, settings) if capture is not None and \
         EncoderRecon.possible(info, settings, stop - start) else None

@@ -69,16 +69,19 @@ def _time_base(path, stream):
 
 
 class SourceCapture:
-    """The source's frames [start, stop) of a re-encoded span as the self-check compares them
-    (their luma, at the check's size), kept from the frames the piece's own encode decodes: the
-    check then decodes only the output's side.  The frames come through the very chain the check's
-    own reading takes (aivid.media.decode.raw_output), so they are the pixels a second decode of
-    the source would give.  A rotated source is not captured (its pieces read frames as stored,
-    the check as displayed): the check decodes the source there, as it does where no capture is."""
+    """The source's frames [start, stop) of a re-encoded span, and the `after` frames the check
+    compares after it (capture_after), as the self-check compares them (their luma, at the
+    check's size), kept from the frames the piece's own encode decodes (its decoder reads on
+    past the span for those, into the copied GOP after): the check then decodes only the
+    output's side.  The frames come through the very chain the check's own reading takes
+    (aivid.media.decode.raw_output), so they are the pixels a second decode of the source would
+    give.  A rotated source is not captured (its pieces read frames as stored, the check as
+    displayed): the check decodes the source there, as it does where no capture is."""
 
     def __init__(self, info, start, stop, folder):
         width, height, factor = _check_size(info)
-        self.path, self.count = capture_path(folder, start, stop), stop - start
+        self.after = capture_after(info, stop)
+        self.path, self.count = capture_path(folder, start, stop), stop - start + self.after
         self.size, self.shape = ((width, height) if factor > 1 else None), (height, width)
 
     @staticmethod
@@ -86,7 +89,7 @@ class SourceCapture:
         return info.rotation == 0
 
     def output(self, stream):
-        """The capture's ffmpeg output (stdout) of `stream`, the source's frames [start, stop)."""
+        """The capture's ffmpeg output (stdout) of `stream`, the source's frames [start, stop + after)."""
         from aivid.media.decode import raw_output
 
         return raw_output(stream, self.count, "rgb24", self.size, target="pipe:1")
@@ -110,6 +113,12 @@ def _write_luma(pipe, path, count, shape, short):
             if len(data) < size:
                 raise EOFError(short)
             out.write(_luma(np.frombuffer(data, np.uint8).reshape(height, width, 3)).tobytes())
+
+
+def capture_after(info, stop):
+    """How many source frames after a span ending at `stop` its capture holds: those the check
+    compares after it (AFTER_FRAMES) and the neighbour after them (_compare)."""
+    return max(0, min(info.frames, stop + AFTER_FRAMES + 1) - stop)
 
 
 def capture_path(folder, start, stop):
@@ -265,16 +274,18 @@ def _packets_kept(info, rows, frames, span, length_size):
 
 
 def _captured(info, span, size):
-    """The luma frames of span `span` (aivid.output.remux.Span) its piece captured, at `size`
-    (None: the source's own): (T, H, W) uint8, or None where there is no capture of that size."""
-    return _luma_frames(info, span, size, capture_path(Path(span.path).parent, span.start, span.stop))
+    """The luma frames of span `span` (aivid.output.remux.Span) and the capture_after frames
+    after it its piece captured, at `size` (None: the source's own): (T, H, W) uint8, or None
+    where there is no capture of that size."""
+    return _luma_frames(info, span, size, capture_path(Path(span.path).parent, span.start, span.stop),
+                        capture_after(info, span.stop))
 
 
-def _luma_frames(info, span, size, path):
-    """The (T, H, W) uint8 luma frames of `span` at `size` in the file `path`, or None where it
-    does not hold as many frames of that size."""
+def _luma_frames(info, span, size, path, after=0):
+    """The (T, H, W) uint8 luma frames of `span` (and `after` more) at `size` in the file `path`,
+    or None where it does not hold as many frames of that size."""
     width, height = size or (info.width, info.height)
-    count = span.stop - span.start
+    count = span.stop - span.start + after
     if not path.is_file() or path.stat().st_size != count * height * width:
         return None
     return np.fromfile(path, np.uint8).reshape(count, height, width)
@@ -469,7 +480,7 @@ def _expected(info, lo, hi, repairs, size, factor, span=None):
 
     captured = _captured(info, span, size) if span is not None and lo == span.start else None
     if captured is not None and _anchored(info, span, captured, size):
-        have = captured[lo - span.start: min(hi, span.stop) - span.start]
+        have = captured[lo - span.start: hi - span.start]
         rest = read_frames(info.path, lo + len(have), hi, info=info, size=size) if lo + len(have) < hi else ()
         want = np.concatenate([have, np.stack([_luma(f) for f in rest])]) if len(rest) else have.copy()
     else:
