@@ -243,8 +243,12 @@ def _with_hdr(info, settings, args):
         return args
     key, names = HDR_PARAMS[settings.codec]
     found = hdr_metadata(info.path)
-    params = [p for p in (args.get(key) or "").split(":") if p] + [f"{names[k]}={v}" for k, v in found.items()]
-    return {**args, key: ":".join(params)} if params else args
+    return _with_params(args, key, [f"{names[k]}={v}" for k, v in found.items()]) if found else args
+
+
+def _with_params(args, key, params):
+    """`args` with `params` added to the ':'-separated encoder option `key` (x264-params, x265-params)."""
+    return {**args, key: ":".join([p for p in (args.get(key) or "").split(":") if p] + list(params))}
 
 
 LOSSLESS_DEEP = "gbrp16le"  # FFV1 of a source deeper than 8 bits: the 16-bit RGB frames aivid repairs, exactly
@@ -300,16 +304,15 @@ def encode_repaired_spans(info, seg_start, seg_stop, store, out, settings, spans
     (aivid.output.remux puts each span in place)."""
     import av
 
-    from aivid.output.check import capture_path, recon_path
+    from aivid.output.check import check_files
 
     count = sum(b - a for a, b in spans)
     log.info("frames %s re-encoded, %d of the segment's %d frames stream-copied",
              ", ".join(f"{a}-{b}" for a, b in spans), seg_stop - seg_start - count, seg_stop - seg_start)
     out = Path(out)
-    for a, b in spans:  # a capture left by an earlier run must not outlive this piece
-        capture_path(out.parent, a, b).unlink(missing_ok=True)
-        recon_path(out.parent, a, b).unlink(missing_ok=True)
-        recon_path(out.parent, a, b).with_suffix(".sha1").unlink(missing_ok=True)
+    for a, b in spans:  # what an earlier run left for the check must not outlive this piece
+        for path in check_files(out.parent, a, b):
+            path.unlink(missing_ok=True)
     if len(spans) == 1:
         return encode_repaired(info, seg_start, *spans[0], store, out, settings, capture=out.parent)
     parts = [out.with_name(f".part{k}.{out.name}") for k in range(len(spans))]
@@ -387,7 +390,6 @@ def encode_repaired(info, seg_start, start, stop, store, out, settings, capture=
     # patch before it; the output's timestamps are the source's anyway, set by the join)
     clock = f"{fps.denominator}/{fps.numerator}"
     seen, outputs = None, []
-    source = exact_stream(info, start, stop, autorotate=False)
     if capture is not None and SourceCapture.possible(info):
         seen = SourceCapture(info, start, stop, capture)
         # the decoder reads on past the span for the capture's frames after it; the encode takes the span's
@@ -395,11 +397,12 @@ def encode_repaired(info, seg_start, start, stop, store, out, settings, capture=
         split = read.split()
         source = (split[0].filter("trim", end_frame=stop - start), copyts)
         outputs.append(seen.output(split[1]))
+    else:
+        source = exact_stream(info, start, stop, autorotate=False)
     recon = EncoderRecon(info, start, stop, capture, settings) if capture is not None and \
         EncoderRecon.possible(info, settings, stop - start) else None
     if recon is not None:
-        params = [p for p in ((settings.extra or {}).get("x264-params") or "").split(":") if p]
-        settings = replace(settings, extra={**(settings.extra or {}), "x264-params": ":".join(params + [recon.params()])})
+        settings = replace(settings, extra=_with_params(settings.extra or {}, "x264-params", [recon.params()]))
     main, copyts = _source_frames(info, start, stop, settings, source)
     patch = ffmpeg.input("pipe:", format="rawvideo", pix_fmt=working_format(info)[0], s=f"{sx1 - sx0}x{sy1 - sy0}",
                          framerate=f"{fps.numerator}/{fps.denominator}").video

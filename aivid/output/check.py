@@ -21,6 +21,7 @@ import numpy as np
 
 from aivid.errors import AividError
 from aivid.media.decode import eight_bit, read_frames
+from aivid.media.encode import _colour_args
 from aivid.media.ffmpeg_bin import last_error_line, require, run_capture
 from aivid.media.probe import probe_with_index
 
@@ -151,6 +152,7 @@ class EncoderRecon:
         self.size, self.shape = ((width, height) if factor > 1 else None), (height, width)
         self.raw = RECON_FORMATS[settings.pix_fmt]
         self.stored = (info.width, info.height)
+        self.colour = _colour_args(info.to_dict(), False)[0]  # the tags the piece is encoded with
         # beside the piece, where the run's large files are (not /tmp, which may be small or in memory)
         self.dump = Path(folder) / f".recon.{start}-{stop}.yuv"
 
@@ -176,10 +178,9 @@ class EncoderRecon:
         from aivid.media.encode import feed_process
 
         try:
-            colour = _colour_tags(piece)
             width, height = self.stored
             stream = ffmpeg.input(str(self.dump), format="rawvideo", pix_fmt=self.raw, s=f"{width}x{height}",
-                                  framerate=25, **colour).video
+                                  framerate=25, **self.colour).video
             args = raw_output(stream, self.count, "rgb24", self.size, target="pipe:1").global_args(
                 "-nostdin", "-v", "error").compile()
             _digest_path(self.path).write_text(_file_digest(piece))  # whose reconstruction this is
@@ -203,6 +204,13 @@ def recon_path(folder, start, stop):
     return Path(folder) / f"recon.{start}-{stop}.luma"
 
 
+def check_files(folder, start, stop):
+    """Every file the piece of frames [start, stop) leaves for the check (one left by an earlier
+    run must not outlive a new piece)."""
+    recon = recon_path(folder, start, stop)
+    return [capture_path(folder, start, stop), recon, _digest_path(recon)]
+
+
 def _digest_path(path):
     return Path(path).with_suffix(".sha1")
 
@@ -214,15 +222,6 @@ def _file_digest(path):
         return hashlib.file_digest(f, "sha1").hexdigest()
 
 
-def _colour_tags(path):
-    """The range and matrix ffprobe reads for a file's video, as ffmpeg input options."""
-    code, out, _ = run_capture(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
-                                "stream=color_range,color_space", "-of", "json", str(path)])
-    stream = (json.loads(out or b"{}").get("streams") or [{}])[0]
-    tags = {"color_range": stream.get("color_range"), "colorspace": stream.get("color_space")}
-    return {k: v for k, v in tags.items() if v and v != "unknown"}
-
-
 def _recon(info, span, size):
     """The luma frames of span `span` its piece's encoder reconstructed, at `size` (as _captured)."""
     path = recon_path(Path(span.path).parent, span.start, span.stop)
@@ -232,7 +231,7 @@ def _recon(info, span, size):
     return _luma_frames(info, span, size, path)
 
 
-def _source_frames(info, rows, out_tb):
+def _packet_frames(info, rows, out_tb):
     """Per output packet (rows: _packets, file order): (its pts in the source's time base, the
     source frame shown then, or None), in whole numbers (round half to even, as round())."""
     a, b = out_tb.numerator * info.index.time_base.denominator, out_tb.denominator * info.index.time_base.numerator
@@ -245,19 +244,9 @@ def _source_frames(info, rows, out_tb):
     return found
 
 
-def _length_size_of(info):
-    """The NAL length size of the source's video packets (None: Annex B)."""
-    import av
-
-    from aivid.output.remux import _length_size
-
-    with av.open(info.path) as src:
-        return _length_size(info.codec, src.streams[info.stream].codec_context.extradata)
-
-
 def _packets_kept(info, rows, frames, span, length_size):
     """Whether the output's packets of `span` (rows: _packets with hashes, file order; frames:
-    _source_frames of them) are the piece's, byte for byte, in the same order (as
+    _packet_frames of them) are the piece's, byte for byte, in the same order (as
     aivid.output.remux wrote them)."""
     import av
     import zlib
@@ -345,7 +334,7 @@ def check_output(info, out, spans, whole, repairs=()):
         rows = [r for r in _packets(out, info.stream, hashes=not whole) if "D" not in r[2]]
         out_info = probed.result()[0]
         frames = _check_timing(info, out_info, out, rows)
-        length_size = _length_size_of(info) if spans and not whole else None
+        length_size, resent = _source_setup(info) if not whole else (None, b"")
         compares = []
         for s in spans:
             kept = not whole and _packets_kept(info, rows, frames, s, length_size)
@@ -353,7 +342,7 @@ def check_output(info, out, spans, whole, repairs=()):
                 compares.append((lo, hi, pool.submit(_compare, info, out_info, lo, hi, repairs,
                                                      None if whole else s, kept)))
         if not whole:
-            _check_copied(info, rows, frames, spans, _resent(info, out_info), source_packets.result())
+            _check_copied(info, rows, frames, spans, resent, source_packets.result())
         lines = []
         for lo, hi, compared in compares:
             value, how = compared.result()
@@ -364,7 +353,7 @@ def check_output(info, out, spans, whole, repairs=()):
 
 def _check_timing(info, out_info, out, rows):
     """The frame count, every frame's pts and the DTS order of the output's video packets `rows`;
-    returns their _source_frames."""
+    returns their _packet_frames."""
     index = info.index
     name = info.path
     src_tb, out_tb = index.time_base, out_info.index.time_base
@@ -385,7 +374,7 @@ def _check_timing(info, out_info, out, rows):
         at = next(i for i, (a, b) in enumerate(zip(dts, dts[1:])) if b <= a)
         raise AividError(name, f"self-check: the output's DTS do not increase at packet {at + 1}; "
                                "nothing was written")
-    return _source_frames(info, rows, out_tb)
+    return _packet_frames(info, rows, out_tb)
 
 
 def _container_offset(info, out_info, out, offset, tick):
@@ -404,18 +393,18 @@ def _container_offset(info, out_info, out, offset, tick):
     return offset
 
 
-def _resent(info, out_info):
-    """The parameter sets the join may send again before the first copied GOP after a re-encoded
-    span (aivid.output.remux.parameter_sets: HEVC), as the source's own extradata gives them."""
+def _source_setup(info):
+    """(NAL length size, parameter sets) of the source's video, from its extradata: how the join
+    frames re-encoded packets (aivid.output.remux.to_stream_format), and what it may send again
+    before the first copied GOP after a re-encoded span (aivid.output.remux.parameter_sets: HEVC)."""
     import av
 
     from aivid.output.remux import _length_size, parameter_sets
 
-    if info.codec != "hevc":
-        return b""
     with av.open(info.path) as src:
         extradata = src.streams[info.stream].codec_context.extradata
-    return parameter_sets(info.codec, extradata, _length_size(info.codec, extradata))
+    length_size = _length_size(info.codec, extradata)
+    return length_size, parameter_sets(info.codec, extradata, length_size)
 
 
 def _check_copied(info, rows, frames, spans, resent=b"", source_packets=None):
