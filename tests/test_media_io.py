@@ -51,6 +51,18 @@ def test_range_decode_on_rational_rate(media, tmp_path):
     assert np.array_equal(np.concatenate(blocks), full[13:41])
 
 
+def test_several_ranges_read_by_one_ffmpeg_equal_ffmpegs_own_frames(bikes, media):
+    """read_frame_ranges (the self-check's few frames here and there, one process) gives each
+    range exactly what ffmpeg decodes there, on a B-frame clip and a rational-rate one."""
+    from aivid.media.decode import read_frame_ranges
+
+    for clip, ranges in ((bikes, [(0, 2), (37, 45), (200, 250)]), (media / "ntsc.mp4", [(5, 7), (13, 41)])):
+        full = ffmpeg_rgb(clip)
+        got = read_frame_ranges(clip, ranges, strict=True)
+        assert [g.shape[0] for g in got] == [b - a for a, b in ranges]
+        assert all(np.array_equal(g, full[a:b]) for g, (a, b) in zip(got, ranges))
+
+
 @pytest.mark.parametrize("gop", ["closed", "open"])
 def test_decoding_from_a_keyframe_jumps_straight_to_it(media, tmp_path, gop):
     """Any start decodes from the keyframe of its GOP (a fast seek to just before it: nothing of

@@ -172,6 +172,36 @@ def read_frames(path, start=0, stop=None, pix_fmt="rgb24", info=None, size=None,
     return frames
 
 
+def read_frame_ranges(path, ranges, pix_fmt="rgb24", info=None, size=None, strict=False):
+    """read_frames of each of `ranges` ([(start, stop), ...]), from one ffmpeg process: an input
+    per range, each read exactly as exact_stream reads it, one after another (the concat
+    filter), so a few frames here and there cost one start-up, not one each.  A source without
+    usable timestamps (frames found by counting) is read range by range."""
+    info = info or probe(path)
+    ranges = [_frame_range(info, a, b) for a, b in ranges]
+    index = info.index or packet_index(info.path)
+    if len(ranges) < 2 or not index.reliable:
+        return [read_frames(path, a, b, pix_fmt, info, size, strict) for a, b in ranges]
+    streams, copyts = zip(*(exact_stream(info, a, b) for a, b in ranges))
+    count = sum(b - a for a, b in ranges)
+    args = raw_output(ffmpeg.concat(*streams, v=1, a=0), count, pix_fmt, size).global_args(
+        "-nostdin", "-v", "error", *max(copyts, key=len)).compile()
+    channels, dtype = PIXEL_FORMATS[pix_fmt]
+    width, height = size or (info.width, info.height)
+    frames = np.empty((count, height, width, channels), dtype)
+    with _ffmpeg_process(args, path) as (proc, errors):
+        got = _read_frames(proc.stdout, frames)
+        code = proc.wait()
+    where = ", ".join(f"{a}-{b}" for a, b in ranges)
+    if code != 0 or got < count:
+        why = last_error_line(errors.text()) if code != 0 else "file is truncated"
+        raise AividError(path, f"decoded {got} of the {count} frames {where} ({why})")
+    if strict and errors.text().strip():
+        raise AividError(path, f"frames {where} decode with errors ({last_error_line(errors.text())})")
+    cuts = np.cumsum([b - a for a, b in ranges])[:-1]
+    return np.split(frames, cuts)
+
+
 def decode_to_zarr(path, out, start=0, stop=None, chunks=None, compressor="default"):
     """Decode frames [start, stop) of `path` into a new (T, H, W, 3) Zarr store at `out` (uint8,
     or uint16 for a source deeper than 8 bits: working_format)."""

@@ -81,18 +81,32 @@ class PacketIndex:
     safe_keys: list = field(default_factory=list)  # keyframes a cut may start at (safe_cut_points)
     reliable: bool = True  # every packet has its own pts (else frames are found by counting)
     discarded: int = 0  # packets an edit list hides (decoded for reference, never shown)
+    # where listed with hashes (packet_index(hashes=True)): each decode_pts packet's ffprobe
+    # adler32 ("adler32:hex") and size, what the self-check compares copied packets by
+    hashes: list = field(default_factory=list)
+    sizes: list = field(default_factory=list)
 
     def to_dict(self):
         return {"pts": self.pts, "keyframes": self.keyframes, "time_base": str(self.time_base),
                 "decode_pts": self.decode_pts, "decode_dts": self.decode_dts, "safe_keys": self.safe_keys,
-                "reliable": self.reliable, "discarded": self.discarded}
+                "reliable": self.reliable, "discarded": self.discarded, "hashes": self.hashes, "sizes": self.sizes}
 
     @classmethod
     def from_dict(cls, data):
         return cls(pts=data["pts"], keyframes=data["keyframes"], time_base=Fraction(data["time_base"]),
                    decode_pts=data.get("decode_pts", []), decode_dts=data.get("decode_dts", []),
                    safe_keys=data.get("safe_keys", data["keyframes"]), reliable=data.get("reliable", True),
-                   discarded=data.get("discarded", 0))
+                   discarded=data.get("discarded", 0), hashes=data.get("hashes", []), sizes=data.get("sizes", []))
+
+    def packet_rows(self, hashed=True):
+        """[(pts, dts, "", hash, size)] of the frames' packets in decode order, as
+        aivid.output.check lists packets, where every packet has its own pts and (`hashed`) this
+        index holds their hashes; else None (the check lists them itself)."""
+        n = len(self.decode_pts)
+        if not self.reliable or len(self.decode_dts) != n or (hashed and len(self.hashes) != n):
+            return None
+        hashes, sizes = (self.hashes, self.sizes) if hashed else ([None] * n, [0] * n)
+        return list(zip(self.decode_pts, self.decode_dts, [""] * n, hashes, sizes))
 
     def reorder_delay(self):
         """How many frames the decoder holds back (0 without B-frames): the most any packet's
@@ -185,13 +199,15 @@ def safe_cut_points(decode_pts, key_positions):
     return safe
 
 
-def packet_index(path, stream_index=None):
-    """Read every video packet's timestamps and flags, without decoding (fast)."""
+def packet_index(path, stream_index=None, hashes=False):
+    """Read every video packet's timestamps and flags, without decoding (fast); with `hashes`
+    also each packet's adler32 and size (the same one pass over the file)."""
     require("ffprobe")
     select = f"{stream_index}" if stream_index is not None else "v:0"
+    entries = "packet=pts,dts,flags" + (",size,data_hash" if hashes else "") + ":stream=time_base"
     code, out, err = run_capture(
-        ["ffprobe", "-v", "error", "-select_streams", select, "-show_entries",
-         "packet=pts,dts,flags:stream=time_base", "-of", "json", str(path)]
+        ["ffprobe", "-v", "error", "-select_streams", select, "-show_entries", entries, "-of", "json"]
+        + (["-show_data_hash", "adler32"] if hashes else []) + [str(path)]
     )
     if code != 0:
         raise AividError(path, f"cannot read packets ({last_error_line(err)})")
@@ -216,7 +232,9 @@ def packet_index(path, stream_index=None):
     safe = safe_cut_points(decode_pts, key_positions) if reliable else keyframes
     return PacketIndex(pts=[decode_pts[j] for j in order], keyframes=keyframes, time_base=time_base,
                        decode_pts=decode_pts, decode_dts=decode_dts, safe_keys=safe, reliable=reliable,
-                       discarded=len(listed) - len(packets))
+                       discarded=len(listed) - len(packets),
+                       hashes=[p.get("data_hash") for p in packets] if hashes else [],
+                       sizes=[int(p.get("size") or 0) for p in packets] if hashes else [])
 
 
 def _is_vfr(index, fps):
@@ -242,12 +260,13 @@ def probe(path):
     return probe_with_index(path)[0]
 
 
-def probe_with_index(path):
-    """Probe `path` and return (VideoInfo, PacketIndex): the packets are listed only once."""
+def probe_with_index(path, hashes=False):
+    """Probe `path` and return (VideoInfo, PacketIndex): the packets are listed only once
+    (`hashes`: with their hashes, packet_index)."""
     check_exists(path)
     data = _run_ffprobe_json(path)
     vs = _video_stream(data, path)
-    index = packet_index(path, vs["index"])
+    index = packet_index(path, vs["index"], hashes)
     listed = int(vs["nb_frames"]) if str(vs.get("nb_frames", "")).isdigit() else None
     frames = len(index.pts)  # what the decoder outputs (an edit list's discarded packets left out)
     if frames == 0:

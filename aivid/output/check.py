@@ -20,7 +20,7 @@ import ffmpeg
 import numpy as np
 
 from aivid.errors import AividError
-from aivid.media.decode import eight_bit, read_frames
+from aivid.media.decode import eight_bit, read_frame_ranges, read_frames
 from aivid.media.encode import _colour_args
 from aivid.media.ffmpeg_bin import last_error_line, require, run_capture
 from aivid.media.probe import probe_with_index
@@ -329,10 +329,13 @@ def check_output(info, out, spans, whole, repairs=()):
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(4) as pool:
-        probed = pool.submit(probe_with_index, out)
-        source_packets = None if whole else pool.submit(_packets, info.path, info.stream, True)
-        rows = [r for r in _packets(out, info.stream, hashes=not whole) if "D" not in r[2]]
-        out_info = probed.result()[0]
+        # the source's packet hashes were listed when it was probed (aivid.workflow.config.probe_cached)
+        listed = None if whole or info.index is None else info.index.packet_rows()
+        source_packets = None if whole or listed else pool.submit(_packets, info.path, info.stream, True)
+        out_info, out_index = probe_with_index(out, hashes=not whole)  # one listing of the output's packets
+        rows = out_index.packet_rows(hashed=not whole)
+        if rows is None:
+            rows = [r for r in _packets(out, info.stream, hashes=not whole) if "D" not in r[2]]
         frames = _check_timing(info, out_info, out, rows)
         length_size, resent = _source_setup(info) if not whole else (None, b"")
         compares = []
@@ -342,7 +345,7 @@ def check_output(info, out, spans, whole, repairs=()):
                 compares.append((lo, hi, pool.submit(_compare, info, out_info, lo, hi, repairs,
                                                      None if whole else s, kept)))
         if not whole:
-            _check_copied(info, rows, frames, spans, resent, source_packets.result())
+            _check_copied(info, rows, frames, spans, resent, listed or source_packets.result())
         lines = []
         for lo, hi, compared in compares:
             value, how = compared.result()
@@ -530,21 +533,22 @@ def _compare(info, out_info, lo, hi, repairs, span=None, kept=False):
     a, b = (lo if lo in set(info.index.keyframes) else max(0, lo - 1)), min(info.frames, hi + 1)
     size = (width, height) if factor > 1 else None
     recon = _recon(info, span, size) if kept and lo == span.start and span.stop - span.start > 2 else None
-    read = lambda p, q: np.stack([_luma(f) for f in read_frames(out_info.path, p, q, info=out_info, size=size,  # noqa: E731
-                                                                 strict=True)])
+    def read(*ranges):  # the output's frames of each range, as luma
+        return [np.stack([_luma(f) for f in frames]) for frames in read_frame_ranges(
+            out_info.path, ranges, info=out_info, size=size, strict=True)]
+
     how = ""
     with ThreadPoolExecutor(2) as pool:  # the output and the source decode side by side
         expected = pool.submit(_expected, info, a, b, repairs, size, factor, span)
         try:
             got = None
-            if recon is not None:
-                head = read(lo, lo + 2)
+            if recon is not None:  # the span's first two frames and those after it: one decode
+                head, *tail = read((lo, lo + 2), *([(span.stop, hi)] if hi > span.stop else []))
                 if np.array_equal(head, recon[:2]):
-                    tail = [read(span.stop, hi)] if hi > span.stop else []
                     got, how = np.concatenate([head, recon[2:], *tail]), \
                         f" (frames {lo + 2}-{span.stop}: the encoder's reconstruction of the very packets written)"
             if got is None:
-                got = read(lo, hi)
+                got = read((lo, hi))[0]
         except AividError as exc:
             raise AividError(info.path, f"self-check: the output's frames {lo}-{hi} do not decode cleanly "
                                         f"({exc.problem}); nothing was written") from None

@@ -1,7 +1,8 @@
 """The repairs of one video as a page for `snakemake --report report.zip` (`htmlindex`).
 
-For each repaired stretch: the repair box before and after at native resolution, the whole frame
-with the box outlined, the mask over the frame, and a short before|after clip of the box; per
+For each repaired stretch: the part of the repair box it changes (its tiles and the feather:
+shown_box) before and after at native resolution, the whole frame with that part outlined, the
+mask over the frame, and a short before|after clip of it; per
 window the backend, seconds and the backend's own figures; per segment the route it took and why;
 the config and the versions of what ran.  Everything comes from the stores the workflow already
 has (decoded and blended repair boxes, masks, plans, window stores) and one source frame per
@@ -53,8 +54,20 @@ def _table(rows, head):
     return f"<table><tr>{cells}</tr>{body}</table>"
 
 
-def stretch_pictures(name, info, seg, plan, frames_store, repaired_store, mask_store, out, stretch):
-    """Write the pictures and the clip of one stretch; return its HTML."""
+def shown_box(windows, feather, box):
+    """(y0, y1, x0, x1): what a stretch's pictures show of its repair box `box` (box_of): the
+    part its windows' tiles and the blend's `feather` reach (the only pixels the stretch
+    changes), not the box grown to whole store chunks around them (often ten times the area)."""
+    _, _, by0, by1, bx0, bx1 = box
+    tiles = np.array([t for w in windows for t in w["tiles"]])  # rows of x, y, w, h
+    x0, y0 = tiles[:, :2].min(0) - feather - 1
+    x1, y1 = (tiles[:, :2] + tiles[:, 2:]).max(0) + feather + 1
+    return int(max(by0, y0)), int(min(by1, y1)), int(max(bx0, x0)), int(min(bx1, x1))
+
+
+def stretch_pictures(name, info, seg, plan, frames_store, repaired_store, mask_store, out, stretch, feather=0):
+    """Write the pictures and the clip of one stretch (`feather`: the blend's, mask.feather);
+    return its HTML."""
     from aivid.media.decode import eight_bit, read_frames
     from aivid.media.encode import EncodeSettings, encode_frames
     from aivid.repair.boxes import box_of, window_frames
@@ -63,8 +76,10 @@ def stretch_pictures(name, info, seg, plan, frames_store, repaired_store, mask_s
     windows = [w for w in plan["windows"] if w["stretch"] == stretch]
     a, b = window_frames(windows)
     mask = LazyVideo.open(mask_store)
-    first, last, y0, y1, x0, x1 = box_of(repaired_store)
-    # every masked pixel is repaired, so lies in the repair box: one read of it, not of whole frames
+    box = box_of(repaired_store)
+    first, last = box[:2]
+    y0, y1, x0, x1 = shown_box(windows, feather, box)
+    # every masked pixel is repaired, so lies in the tiles' reach: one read of it, not of whole frames
     areas = (mask[a:b, y0:y1, x0:x1, 0].numpy() > 0).sum(axis=(1, 2))
     t = a + int(np.argmax(areas))  # the frame with the most to repair
     before = eight_bit(LazyVideo.open(frames_store)[t, y0:y1, x0:x1].numpy())
@@ -100,7 +115,7 @@ def stretch_pictures(name, info, seg, plan, frames_store, repaired_store, mask_s
                          html.escape(w.get("why", "configured")), f"{attrs.get('seconds', 0):.1f}",
                          html.escape(figures)])
     return (f"<h3>Segment {seg['index']}, frames {seg['start'] + a}-{seg['start'] + b}</h3>"
-            f"<p>Frame {frame_no} (the most masked of the stretch), repair box {x1 - x0}x{y1 - y0} at ({x0}, {y0}).</p>"
+            f"<p>Frame {frame_no} (the most masked of the stretch), the repair's reach {x1 - x0}x{y1 - y0} at ({x0}, {y0}).</p>"
             f"<figure><img src='{stem}_before.png' alt='before'><figcaption>before</figcaption></figure>"
             f"<figure><img src='{stem}_after.png' alt='after'><figcaption>after</figcaption></figure>"
             f"<figure><img class='wide' src='{stem}_frame.png' alt='frame'><figcaption>frame {frame_no}, "
@@ -111,11 +126,11 @@ def stretch_pictures(name, info, seg, plan, frames_store, repaired_store, mask_s
             + _table(rows, ["window", "frames", "tile", "backend", "why", "seconds", "figures"]))
 
 
-def write_report(name, info, segments, routes, stores, settings, out, seams=(), tracks=()):
+def write_report(name, info, segments, routes, stores, settings, out, seams=(), tracks=(), feather=0):
     """The page of one video: `routes` {segment: (route, why)}, `stores` {segment: (plan, frames,
     repaired, mask)} for the repaired segments, `settings` the stage settings it ran with, `seams`
     the joins of its repairs (aivid.repair.seams.seam_figures), `tracks` (region, track.json) of
-    its tracked regions."""
+    its tracked regions, `feather` the blend's (mask.feather)."""
     with atomic_output(out) as tmp:
         tmp.mkdir()
         parts = [f"<h1>{html.escape(name)}: repairs</h1>",
@@ -140,7 +155,7 @@ def write_report(name, info, segments, routes, stores, settings, out, seams=(), 
                 continue
             plan, frames, repaired, mask = stores[str(seg["index"])]
             for stretch in sorted({w["stretch"] for w in plan["windows"]}):
-                parts.append(stretch_pictures(name, info, seg, plan, frames, repaired, mask, tmp, stretch))
+                parts.append(stretch_pictures(name, info, seg, plan, frames, repaired, mask, tmp, stretch, feather))
         if seams:
             parts += ["<h2>Seams</h2>", "<p>Where one window's result hands over to the next (inside a segment or "
                       "across a segment boundary): the frame-to-frame change of the masked pixels (over the source's "

@@ -143,9 +143,9 @@ def probe_cached(video_path, cache, write=True):
     cache = Path(cache)
     if cache.exists():
         data = json.loads(cache.read_text())
-        if data.get("stamp") == stamp and data["info"]["path"] == str(video_path) and "safe_keys" in data:
+        if data.get("stamp") == stamp and data["info"]["path"] == str(video_path) and data.get("hashes"):
             return data
-    info, index = probe_with_index(video_path)
+    info, index = probe_with_index(video_path, hashes=True)  # the hashes: for the output's self-check
     data = {"stamp": stamp, "info": info.to_dict(), **index.to_dict()}
     _write_if_changed(cache, data, write)
     return data
