@@ -58,10 +58,10 @@ def shown_box(windows, feather, box):
     """(y0, y1, x0, x1): what a stretch's pictures show of its repair box `box` (box_of): the
     part its windows' tiles and the blend's `feather` reach (the only pixels the stretch
     changes), not the box grown to whole store chunks around them (often ten times the area)."""
+    from aivid.repair.boxes import tiles_reach
+
     _, _, by0, by1, bx0, bx1 = box
-    tiles = np.array([t for w in windows for t in w["tiles"]])  # rows of x, y, w, h
-    x0, y0 = tiles[:, :2].min(0) - feather - 1
-    x1, y1 = (tiles[:, :2] + tiles[:, 2:]).max(0) + feather + 1
+    (y0, x0), (y1, x1) = tiles_reach(windows, feather)
     return int(max(by0, y0)), int(min(by1, y1)), int(max(bx0, x0)), int(min(bx1, x1))
 
 
