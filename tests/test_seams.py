@@ -174,3 +174,43 @@ def test_chained_vace_windows_continue_across_segments(tiny_model, pan, tmp_path
     alone, faded = LazyVideo.open(alone).numpy(), LazyVideo.open(faded).numpy()
     assert np.array_equal(alone[:8], faded[:8])  # before the shared frames: this segment's window alone
     assert not np.array_equal(alone[8:], faded[8:])  # the shared frames: cross-faded with the next window
+
+
+def test_the_blend_computes_only_what_its_tiles_reach_and_gets_the_whole_boxs_result(tmp_path):
+    """The repair box is grown to whole store chunks (here 512x512 around tiles of about 60 px);
+    the blend works only where its tiles and the feather reach, and writes exactly what blending
+    the whole box gives (mask pixels at a tile's edge and outside it, whose feather reaches in:
+    the distance transform must see them), every other pixel of the box the frame's own."""
+    from aivid.media.lazy import LazyVideo
+    from aivid.repair.blend import _blend_box, blend_segment, time_weights
+    from aivid.repair.boxes import repair_box
+    from aivid.repair.inpaint import tile_path
+
+    rng = np.random.default_rng(0)
+    frames = LazyVideo.create(tmp_path / "frames.zarr", (20, 600, 600, 3), 25, {"start": 0})
+    frames[:] = rng.integers(0, 256, (20, 600, 600, 3), dtype=np.uint8)
+    mask = LazyVideo.create(tmp_path / "mask.zarr", (20, 600, 600, 1), 25)
+    held = np.zeros((20, 600, 600, 1), np.uint8)
+    held[2:18, 230:270, 240:275] = 255  # across the chunk corner at (256, 256)
+    held[2:18, 229, 250] = 255  # on the tile's top edge
+    held[2:18, 226 - FEATHER, 285] = 255  # outside every tile, its feather reaching into one alone
+    mask[:] = held
+    windows = [{"id": "w0", "stretch": 0, "frames": [0, 12], "tiles": [[236, 229, 48, 48]]},
+               {"id": "w1", "stretch": 0, "frames": [8, 20], "tiles": [[232, 226, 56, 56]]}]
+    results = {}
+    for w in windows:
+        (x, y, tw, th), (a, b) = w["tiles"][0], w["frames"]
+        results[w["id"]] = tmp_path / f"{w['id']}.zarr"
+        tile = LazyVideo.create(tile_path(results[w["id"]], 0), (b - a, th, tw, 3), 25)
+        tile[:] = rng.integers(0, 256, (b - a, th, tw, 3), dtype=np.uint8)
+    out = LazyVideo.open(blend_segment(tmp_path / "frames.zarr", tmp_path / "mask.zarr", windows, results,
+                                       tmp_path / "repaired.zarr", FEATHER))
+    first, last, y0, y1, x0, x1 = box = repair_box(windows, FEATHER, frames.chunks, frames.shape)
+    assert (y1 - y0, x1 - x0) == (512, 512) and out.attrs["repair_box"] == list(box)
+    outputs = {(w["id"], 0): LazyVideo.open(tile_path(results[w["id"]], 0)) for w in windows}
+    whole = _blend_box(frames[first:last, y0:y1, x0:x1].numpy(), held[first:last, y0:y1, x0:x1, 0] > 0, first,
+                       windows, outputs, {w["id"]: time_weights(w, windows) for w in windows}, FEATHER, (x0, y0))
+    got = out[first:last, y0:y1, x0:x1].numpy()
+    assert np.array_equal(got, whole)
+    changed = np.argwhere((got != frames[first:last, y0:y1, x0:x1].numpy()).any(axis=(0, 3)))
+    assert changed.min(0).tolist() >= [226 - FEATHER - y0, 232 - FEATHER - x0]  # nothing outside the reach

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 
 from aivid.atomic import atomic_output
-from aivid.repair.boxes import box_of, repair_box
+from aivid.repair.boxes import box_of, repair_box, tiles_reach
 from aivid.repair.inpaint import tile_path
 from aivid.media.lazy import LazyVideo
 
@@ -65,6 +65,10 @@ def blend_segment(frames_store, mask_store, windows, results, out, feather, foll
     outputs = {(w["id"], i): LazyVideo.open(tile_path(results[w["id"]], i))
                for w in windows for i in range(len(w["tiles"]))}
     tweights = {w["id"]: time_weights(w, windows) for w in windows}
+    # the blend's arithmetic only where the tiles and the feather reach (2 px more: the distance
+    # transform's chamfer paths), not over the whole box grown to chunks: often a tenth of it
+    (ry0, rx0), (ry1, rx1) = tiles_reach(windows, feather)
+    ry0, rx0, ry1, rx1 = max(y0, int(ry0) - 2), max(x0, int(rx0) - 2), min(y1, int(ry1) + 2), min(x1, int(rx1) + 2)
     ct = frames.chunks[0]
     with atomic_output(out) as tmp:
         repaired = LazyVideo.create(tmp, frames.shape, frames.fps, {**frames.attrs, "repair_box": list(box)},
@@ -75,8 +79,9 @@ def blend_segment(frames_store, mask_store, windows, results, out, feather, foll
             covering = [w for w in windows if max(w["frames"][0], t0) < min(w["frames"][1], t1)]
             orig = frames[t0:t1, y0:y1, x0:x1].numpy()
             if covering:
-                held = mask[t0:t1, y0:y1, x0:x1, 0].numpy() > 0
-                orig = _blend_box(orig, held, t0, covering, outputs, tweights, feather, (x0, y0))
+                held = mask[t0:t1, ry0:ry1, rx0:rx1, 0].numpy() > 0
+                part = (slice(None), slice(ry0 - y0, ry1 - y0), slice(rx0 - x0, rx1 - x0))
+                orig[part] = _blend_box(orig[part], held, t0, covering, outputs, tweights, feather, (rx0, ry0))
             writer.write(t0, orig, y0, x0)
     return out
 
