@@ -199,7 +199,7 @@ def test_the_blend_computes_only_what_its_tiles_reach_and_gets_the_whole_boxs_re
                {"id": "w1", "stretch": 0, "frames": [8, 20], "tiles": [[232, 226, 56, 56]]}]
     results = {}
     for w in windows:
-        (x, y, tw, th), (a, b) = w["tiles"][0], w["frames"]
+        (_, _, tw, th), (a, b) = w["tiles"][0], w["frames"]
         results[w["id"]] = tmp_path / f"{w['id']}.zarr"
         tile = LazyVideo.create(tile_path(results[w["id"]], 0), (b - a, th, tw, 3), 25)
         tile[:] = rng.integers(0, 256, (b - a, th, tw, 3), dtype=np.uint8)
