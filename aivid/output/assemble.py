@@ -12,7 +12,7 @@ import ffmpeg
 import numpy as np
 
 from aivid.atomic import atomic_output
-from aivid.repair.boxes import box_of
+from aivid.repair.boxes import patch_box
 from aivid.media.lazy import LazyVideo
 from aivid.media.decode import exact_stream, iter_frame_blocks, working_format
 from aivid.media.encode import _colour_args, feed_process
@@ -381,7 +381,7 @@ def encode_repaired(info, seg_start, start, stop, store, out, settings, capture=
     if (settings.lossless and working_format(info)[1] != np.uint8) or \
             (not settings.lossless and settings.pix_fmt not in OVERLAY_FORMATS):
         return _encode_repaired_frames(info, seg_start, start, stop, store, out, settings)
-    first, last, y0, y1, x0, x1 = box_of(store)
+    first, last, y0, y1, x0, x1 = patch_box(store)
     (sx0, sy0, sx1, sy1), turns = stored_box(info, (x0, y0, x1, y1))
     lo, hi = start - seg_start, stop - seg_start  # frames of the segment (and of `store`)
     fps = Fraction(info.fps)
@@ -444,7 +444,7 @@ def _encode_repaired_frames(info, seg_start, start, stop, store, out, settings):
     the source's matrix and range (only the repaired frames of an intra source take this path)."""
     from aivid.repair.blend import repair_patches
 
-    first, last, y0, y1, x0, x1 = box_of(store)
+    first, last, y0, y1, x0, x1 = patch_box(store)
     (sx0, sy0, sx1, sy1), turns = stored_box(info, (x0, y0, x1, y1))
     lo, hi = start - seg_start, stop - seg_start
     block = LazyVideo.open(store).chunks[0]

@@ -468,7 +468,7 @@ def _expected(info, lo, hi, repairs, size, factor, span=None):
     a whole frame).  The frames of `span` its piece captured are taken from there; the others
     (the frames after it, or all where there is no capture) are decoded."""
     from aivid.media.lazy import LazyVideo
-    from aivid.repair.boxes import box_of
+    from aivid.repair.boxes import patch_box
 
     captured = _captured(info, span, size) if span is not None and lo == span.start else None
     if captured is not None and _anchored(info, span, captured, size):
@@ -479,7 +479,7 @@ def _expected(info, lo, hi, repairs, size, factor, span=None):
         want = np.stack([_luma(f) for f in read_frames(info.path, lo, hi, info=info, size=size)])
     keep = np.ones(want.shape[:3], bool)
     for seg_start, store in repairs:
-        first, last, y0, y1, x0, x1 = box_of(store)
+        first, last, y0, y1, x0, x1 = patch_box(store)
         a, b = max(seg_start + first, lo), min(seg_start + last, hi)
         if a >= b:
             continue
@@ -509,9 +509,9 @@ def _psnr(a, b, keep):
 def _box_too_large(store):
     """Whether a repair box is too large a share of the frame to be left out of a comparison."""
     from aivid.media.lazy import LazyVideo
-    from aivid.repair.boxes import box_of
+    from aivid.repair.boxes import patch_box
 
-    _, _, y0, y1, x0, x1 = box_of(store)
+    _, _, y0, y1, x0, x1 = patch_box(store)
     _, height, width, _ = LazyVideo.open(store).shape
     return (y1 - y0) * (x1 - x0) > 0.25 * height * width
 

@@ -1,7 +1,7 @@
 """The repairs of one video as a page for `snakemake --report report.zip` (`htmlindex`).
 
-For each repaired stretch: the part of the repair box it changes (its tiles and the feather:
-shown_box) before and after at native resolution, the whole frame with that part outlined, the
+For each repaired stretch: the part of the repair box it can change (its tiles and the feather:
+aivid.repair.boxes.patch_part) before and after at native resolution, the whole frame with that part outlined, the
 mask over the frame, and a short before|after clip of it; per
 window the backend, seconds and the backend's own figures; per segment the route it took and why;
 the config and the versions of what ran.  Everything comes from the stores the workflow already
@@ -54,31 +54,17 @@ def _table(rows, head):
     return f"<table><tr>{cells}</tr>{body}</table>"
 
 
-def shown_box(windows, feather, box):
-    """(y0, y1, x0, x1): what a stretch's pictures show of its repair box `box` (box_of): the
-    part its windows' tiles and the blend's `feather` reach (the only pixels the stretch
-    changes), not the box grown to whole store chunks around them (often ten times the area)."""
-    from aivid.repair.boxes import tiles_reach
-
-    _, _, by0, by1, bx0, bx1 = box
-    (y0, x0), (y1, x1) = tiles_reach(windows, feather)
-    return int(max(by0, y0)), int(min(by1, y1)), int(max(bx0, x0)), int(min(bx1, x1))
-
-
-def stretch_pictures(name, info, seg, plan, frames_store, repaired_store, mask_store, out, stretch, feather=0):
-    """Write the pictures and the clip of one stretch (`feather`: the blend's, mask.feather);
-    return its HTML."""
+def stretch_pictures(name, info, seg, plan, frames_store, repaired_store, mask_store, out, stretch):
+    """Write the pictures and the clip of one stretch; return its HTML."""
     from aivid.media.decode import eight_bit, read_frames
     from aivid.media.encode import EncodeSettings, encode_frames
-    from aivid.repair.boxes import box_of, window_frames
+    from aivid.repair.boxes import patch_box, window_frames
     from aivid.repair.inpaint import tile_path
 
     windows = [w for w in plan["windows"] if w["stretch"] == stretch]
     a, b = window_frames(windows)
     mask = LazyVideo.open(mask_store)
-    box = box_of(repaired_store)
-    first, last = box[:2]
-    y0, y1, x0, x1 = shown_box(windows, feather, box)
+    first, last, y0, y1, x0, x1 = patch_box(repaired_store)  # what the repair can change, not the chunk-grown box
     # every masked pixel is repaired, so lies in the tiles' reach: one read of it, not of whole frames
     areas = (mask[a:b, y0:y1, x0:x1, 0].numpy() > 0).sum(axis=(1, 2))
     t = a + int(np.argmax(areas))  # the frame with the most to repair
@@ -126,11 +112,11 @@ def stretch_pictures(name, info, seg, plan, frames_store, repaired_store, mask_s
             + _table(rows, ["window", "frames", "tile", "backend", "why", "seconds", "figures"]))
 
 
-def write_report(name, info, segments, routes, stores, settings, out, seams=(), tracks=(), feather=0):
+def write_report(name, info, segments, routes, stores, settings, out, seams=(), tracks=()):
     """The page of one video: `routes` {segment: (route, why)}, `stores` {segment: (plan, frames,
     repaired, mask)} for the repaired segments, `settings` the stage settings it ran with, `seams`
     the joins of its repairs (aivid.repair.seams.seam_figures), `tracks` (region, track.json) of
-    its tracked regions, `feather` the blend's (mask.feather)."""
+    its tracked regions."""
     with atomic_output(out) as tmp:
         tmp.mkdir()
         parts = [f"<h1>{html.escape(name)}: repairs</h1>",
@@ -155,7 +141,7 @@ def write_report(name, info, segments, routes, stores, settings, out, seams=(), 
                 continue
             plan, frames, repaired, mask = stores[str(seg["index"])]
             for stretch in sorted({w["stretch"] for w in plan["windows"]}):
-                parts.append(stretch_pictures(name, info, seg, plan, frames, repaired, mask, tmp, stretch, feather))
+                parts.append(stretch_pictures(name, info, seg, plan, frames, repaired, mask, tmp, stretch))
         if seams:
             parts += ["<h2>Seams</h2>", "<p>Where one window's result hands over to the next (inside a segment or "
                       "across a segment boundary): the frame-to-frame change of the masked pixels (over the source's "

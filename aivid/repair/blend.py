@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 
 from aivid.atomic import atomic_output
-from aivid.repair.boxes import box_of, repair_box, tiles_reach
+from aivid.repair.boxes import patch_box, patch_part, repair_box, tiles_reach
 from aivid.repair.inpaint import tile_path
 from aivid.media.lazy import LazyVideo
 
@@ -65,13 +65,14 @@ def blend_segment(frames_store, mask_store, windows, results, out, feather, foll
     outputs = {(w["id"], i): LazyVideo.open(tile_path(results[w["id"]], i))
                for w in windows for i in range(len(w["tiles"]))}
     tweights = {w["id"]: time_weights(w, windows) for w in windows}
+    patch = patch_part(windows, feather, box)
     # the blend's arithmetic only where the tiles and the feather reach (2 px more: the distance
     # transform's chamfer paths), not over the whole box grown to chunks: often a tenth of it
     (ry0, rx0), (ry1, rx1) = tiles_reach(windows, feather)
     ry0, rx0, ry1, rx1 = max(y0, int(ry0) - 2), max(x0, int(rx0) - 2), min(y1, int(ry1) + 2), min(x1, int(rx1) + 2)
     ct = frames.chunks[0]
     with atomic_output(out) as tmp:
-        repaired = LazyVideo.create(tmp, frames.shape, frames.fps, {**frames.attrs, "repair_box": list(box)},
+        repaired = LazyVideo.create(tmp, frames.shape, frames.fps, {**frames.attrs, "repair_box": list(box), "patch_box": list(patch)},
                                     chunks=frames.chunks, dtype=frames.dtype)
         writer = ChunkWriter(repaired.parts[0], tmp)
         for t0 in range(first, last, ct):
@@ -87,10 +88,11 @@ def blend_segment(frames_store, mask_store, windows, results, out, feather, foll
 
 
 def repair_patches(store, lo, hi):
-    """The (n, h, w, 3) blocks of the repair box of `store` for frames [lo, hi) of its segment
-    (zeros outside the box's frames): what encoding lays over the source (aivid.output.assemble)."""
+    """The (n, h, w, 3) blocks of the patch box of `store` (aivid.repair.boxes.patch_box) for frames
+    [lo, hi) of its segment (zeros outside the patch's frames): what encoding lays over the source
+    (aivid.output.assemble)."""
     repaired = LazyVideo.open(store)
-    first, last, y0, y1, x0, x1 = box_of(store)
+    first, last, y0, y1, x0, x1 = patch_box(store)
     ct, blank = repaired.chunks[0], np.zeros((repaired.chunks[0], y1 - y0, x1 - x0, 3), repaired.dtype)
     for t0 in range(lo, hi, ct):
         t1 = min(hi, t0 + ct)

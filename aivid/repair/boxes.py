@@ -35,3 +35,25 @@ def tiles_reach(windows, feather):
 def box_of(store):
     """The repair box a decoded or blended store holds (see repair_box)."""
     return tuple(LazyVideo.open(store).attrs["repair_box"])
+
+
+PATCH_ALIGN = 4  # pixels: a patch's edges on whole chroma samples (4:2:0, 4:2:2, and 4:2:0 by fields)
+
+
+def patch_part(windows, feather, box):
+    """(first, last, y0, y1, x0, x1): the part of repair box `box` a repair can change -- the
+    frames its windows cover, the pixels their tiles and the feather reach (rounded outward to
+    PATCH_ALIGN) -- which is all that is laid over the source when encoding, shown in the report
+    and left out of (or laid over in) the self-check's comparison."""
+    first, last, by0, by1, bx0, bx1 = box
+    a, b = window_frames(windows)
+    (y0, x0), (y1, x1) = tiles_reach(windows, feather)
+    down, up = (lambda v: int(v) // PATCH_ALIGN * PATCH_ALIGN), (lambda v: -(-int(v) // PATCH_ALIGN) * PATCH_ALIGN)
+    return max(first, a), min(last, b), max(by0, down(y0)), min(by1, up(y1)), max(bx0, down(x0)), min(bx1, up(x1))
+
+
+def patch_box(store):
+    """The patch_part a blended store records (its whole repair box where it records none: a
+    store of decoded frames, or one an earlier version wrote)."""
+    attrs = LazyVideo.open(store).attrs
+    return tuple(attrs.get("patch_box") or attrs["repair_box"])

@@ -215,8 +215,7 @@ def report_pages(sm):
     for line in seam_lines(seams):
         log.info("%s", line)
     tracks = [(Path(p).parent.name, _read_json(p)) for p in sm.input.tracks]
-    write_report(sm.wildcards.video, info, segments, routes, stores, settings, sm.output[0], seams, tracks,
-                 sm.params.feather)
+    write_report(sm.wildcards.video, info, segments, routes, stores, settings, sm.output[0], seams, tracks)
     log.info("report pages of %d repaired segment(s) in %s", len(stores), sm.output[0])
 
 

@@ -22,6 +22,5 @@ rule report_pages:
         piece_ext=lambda wildcards: VIDEOS[wildcards.video]["piece_ext"],
         untouched=lambda wildcards: VIDEOS[wildcards.video]["untouched"],
         output=CONFIG["output"],
-        feather=CONFIG["mask"]["feather"],
     run:  # in Snakemake's own process: a job costs its work, not a Python start-up
         steps.run_here(steps.report_pages, input, output, params, wildcards, log)
