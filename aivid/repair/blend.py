@@ -72,8 +72,8 @@ def blend_segment(frames_store, mask_store, windows, results, out, feather, foll
     ry0, rx0, ry1, rx1 = max(y0, int(ry0) - 2), max(x0, int(rx0) - 2), min(y1, int(ry1) + 2), min(x1, int(rx1) + 2)
     ct = frames.chunks[0]
     with atomic_output(out) as tmp:
-        repaired = LazyVideo.create(tmp, frames.shape, frames.fps, {**frames.attrs, "repair_box": list(box), "patch_box": list(patch)},
-                                    chunks=frames.chunks, dtype=frames.dtype)
+        attrs = {**frames.attrs, "repair_box": list(box), "patch_box": list(patch)}
+        repaired = LazyVideo.create(tmp, frames.shape, frames.fps, attrs, chunks=frames.chunks, dtype=frames.dtype)
         writer = ChunkWriter(repaired.parts[0], tmp)
         for t0 in range(first, last, ct):
             t1 = min(last, t0 + ct)
