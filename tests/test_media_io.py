@@ -162,3 +162,12 @@ def test_cli_start_up_does_not_import_heavy_modules():
     code = "import sys; from aivid.cli import main; bad = {'torch', 'diffusers', 'zarr', 'cv2'} & set(sys.modules); print(bad)"
     out = subprocess.run(["python", "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "set()"
+
+
+def test_what_the_workflow_parses_with_and_a_window_job_starts_with_leaves_scipy_out():
+    """scipy takes about 0.2 s to import: the Snakefile (aivid.repair.plan.window_of) and each
+    window job's script (a Python start-up of its own) do without it."""
+    code = ("import sys; import aivid.repair.plan, aivid.repair.inpaint, aivid.workflow.steps; "
+            "print({m for m in sys.modules if m.split('.')[0] == 'scipy'})")
+    out = subprocess.run(["python", "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "set()"

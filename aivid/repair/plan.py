@@ -1,7 +1,6 @@
 """Planning the work of one segment: region-of-interest tiles and temporal windows."""
 
 import numpy as np
-from scipy import ndimage
 
 from aivid.media.lazy import LazyVideo
 
@@ -69,6 +68,8 @@ def _grow(lo, hi, size, limit):
 def tiles_for(fp, margin, multiple, min_size=None):
     """Disjoint boxes [x, y, w, h] around the footprint's regions, with context margin; grown to
     at least `min_size` (width, height; swapped for a region taller than wide) where given."""
+    from scipy import ndimage  # here: the workflow's parse and every window job import this module
+
     height, width = fp.shape
     labels, _ = ndimage.label(fp)
     boxes = []
