@@ -143,12 +143,17 @@ def iter_frame_blocks(path, start=0, stop=None, block=FRAME_CHUNK, pix_fmt="rgb2
             done += got
             if got < len(buf):
                 break
-        code = proc.wait()
-        if code != 0 or done < stop - start:
-            why = last_error_line(errors.text()) if code != 0 else "file is truncated"
-            raise AividError(path, f"decoded {done} of {stop - start} frames ({why})")
-        if strict and errors.text().strip():
-            raise AividError(path, f"frames {start}-{stop} decode with errors ({last_error_line(errors.text())})")
+        _check_decoded(path, proc.wait(), errors, done, stop - start, f"{start}-{stop}", strict)
+
+
+def _check_decoded(path, code, errors, got, count, where, strict):
+    """AividError unless ffmpeg (exit `code`, stderr `errors`) gave all `count` frames of
+    `where` -- and, `strict`, without one error message (ffmpeg conceals damage and exits 0)."""
+    if code != 0 or got < count:
+        why = last_error_line(errors.text()) if code != 0 else "file is truncated"
+        raise AividError(path, f"decoded {got} of the {count} frames {where} ({why})")
+    if strict and errors.text().strip():
+        raise AividError(path, f"frames {where} decode with errors ({last_error_line(errors.text())})")
 
 
 def _read_frames(stream, buf):
@@ -185,19 +190,13 @@ def read_frame_ranges(path, ranges, pix_fmt="rgb24", info=None, size=None, stric
     streams, copyts = zip(*(exact_stream(info, a, b) for a, b in ranges))
     count = sum(b - a for a, b in ranges)
     args = raw_output(ffmpeg.concat(*streams, v=1, a=0), count, pix_fmt, size).global_args(
-        "-nostdin", "-v", "error", *max(copyts, key=len)).compile()
+        "-nostdin", "-v", "error", *(["-copyts"] if any(copyts) else [])).compile()
     channels, dtype = PIXEL_FORMATS[pix_fmt]
     width, height = size or (info.width, info.height)
     frames = np.empty((count, height, width, channels), dtype)
     with _ffmpeg_process(args, path) as (proc, errors):
         got = _read_frames(proc.stdout, frames)
-        code = proc.wait()
-    where = ", ".join(f"{a}-{b}" for a, b in ranges)
-    if code != 0 or got < count:
-        why = last_error_line(errors.text()) if code != 0 else "file is truncated"
-        raise AividError(path, f"decoded {got} of the {count} frames {where} ({why})")
-    if strict and errors.text().strip():
-        raise AividError(path, f"frames {where} decode with errors ({last_error_line(errors.text())})")
+        _check_decoded(path, proc.wait(), errors, got, count, ", ".join(f"{a}-{b}" for a, b in ranges), strict)
     cuts = np.cumsum([b - a for a, b in ranges])[:-1]
     return np.split(frames, cuts)
 

@@ -332,8 +332,8 @@ def check_output(info, out, spans, whole, repairs=()):
         # the source's packet hashes were listed when it was probed (aivid.workflow.config.probe_cached)
         listed = None if whole or info.index is None else info.index.packet_rows()
         source_packets = None if whole or listed else pool.submit(_packets, info.path, info.stream, True)
-        out_info, out_index = probe_with_index(out, hashes=not whole)  # one listing of the output's packets
-        rows = out_index.packet_rows(hashed=not whole)
+        out_info = probe_with_index(out, hashes=not whole)[0]  # one listing of the output's packets
+        rows = out_info.index.packet_rows(hashed=not whole)
         if rows is None:
             rows = [r for r in _packets(out, info.stream, hashes=not whole) if "D" not in r[2]]
         frames = _check_timing(info, out_info, out, rows)
