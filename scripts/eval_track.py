@@ -1,9 +1,11 @@
 """Measure a tracker against true object masks: coverage and area ratio per frame.
 
-    python scripts/eval_track.py VIDEO MASK [--frame N] [--model M] [--width W] [--sheet PNG]
+    python scripts/eval_track.py VIDEO MASK [--frame N] [--box X Y W H ...] [--model M] [--width W] [--sheet PNG]
 
 The prompt is what a user would give: a box around each object of the true mask on frame N
-(its connected components over `--min-area` pixels, `--pad` pixels wider).  Each box is tracked
+(its connected components over `--min-area` pixels, `--pad` pixels wider), or the boxes given
+with `--box` (where objects touch on frame N, one component holds several of them: a user
+would draw a box for each).  Each box is tracked
 through the clip by aivid.masks.track; the union of the tracks is scored against the truth at the
 video's own size: coverage (share of the object's pixels inside the mask) and area ratio (mask
 area / object area) per frame.  The true masks are thresholded at 127 (they are lossy videos).
@@ -27,18 +29,20 @@ from aivid.workflow.config import section
 @click.option("--frame", "n", default=0, show_default=True)
 @click.option("--model", help="track.model (default: the config schema's)")
 @click.option("--width", type=int, help="track.width, the working width (default: the config schema's)")
+@click.option("--box", "given", type=(int, int, int, int), multiple=True, help="a box X Y W H on frame N (repeat for each object) instead of the true mask's components")
 @click.option("--pad", default=4, show_default=True)
 @click.option("--min-area", default=400, show_default=True)
 @click.option("--margin", type=float, help="track.margin (default: the config schema's)")
 @click.option("--no-refine", is_flag=True)
 @click.option("--sheet", type=click.Path(), help="write a PNG of every 10th frame: truth green, mask red")
-def main(video, mask, n, model, width, pad, min_area, margin, no_refine, sheet):
+def main(video, mask, n, given, model, width, pad, min_area, margin, no_refine, sheet):
     info = probe(video)
     truth = read_frames(mask, pix_fmt="gray")[..., 0] > 127
     T, H, W = truth.shape
     count, _, stats, _ = cv2.connectedComponentsWithStats(truth[n].astype(np.uint8))
     boxes = [[int(x) - pad, int(y) - pad, int(w) + 2 * pad, int(h) + 2 * pad]
              for x, y, w, h, area in stats[1:] if area >= min_area]
+    boxes = [list(b) for b in given] or boxes
     chosen = {"model": model, "width": width, "margin": margin, "refine": False if no_refine else None}
     options = section("track", {k: v for k, v in chosen.items() if v is not None})
     tracker = tracker_for(options)

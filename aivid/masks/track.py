@@ -52,11 +52,13 @@ class ClassicalTracker(Tracker):
     colours against the band around it).  The box moves and scales by a similarity fitted
     (RANSAC) to the flow of those pixels -- not of the whole box, which in a panning shot holds
     mostly background -- and takes in what GrabCut finds beyond it.  The box is trimmed to the
-    hull of the object's pixels grown by `margin` of its size only where that estimate is
+    object's pixels (closed over small gaps, within their hull) grown by `margin` of its size
+    only where that estimate is
     trustworthy (it fills a plausible share of the box and reaches across it); else it stays
     whole: inpainting a little more than the object is fine, missing part of it is not.  Limbs
     and ends the box misses are caught by motion: pixels whose flow departs from the camera's
-    (a homography fitted to the whole frame's flow), connected to the object's pixels and mostly
+    (a homography fitted to the whole frame's flow, the flow at the working size's full
+    resolution), connected to the object's pixels and mostly
     within GROW of the box, are added (up to NEAR of it).  The object's pixels that decide the
     trim are GrabCut's and the moving ones, with the few pixels of motion the flow smears past
     the object's edge cut back by a second GrabCut (`_trim_halo`).
@@ -67,6 +69,11 @@ class ClassicalTracker(Tracker):
     def __init__(self, margin=0.1, refine=True):
         self.margin, self.refine = margin, refine
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        # what moves is decided on a flow at the working size itself, refined twice as long: the
+        # medium preset's (half size) smears a limb's motion several pixels past its edge
+        self._fine = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        self._fine.setFinestScale(0)
+        self._fine.setVariationalRefinementIterations(10)
 
     def _object(self, frame, box):
         """GrabCut's object pixels inside `box` (x0, y0, x1, y1), or None where GrabCut fails."""
@@ -107,7 +114,10 @@ class ClassicalTracker(Tracker):
                 points = np.argwhere(labels == k)[:, ::-1].astype(np.int32)
                 cv2.fillConvexPoly(hull, cv2.convexHull(points), 1)
         r = max(2, int(round(self.margin * np.sqrt((x1 - x0) * (y1 - y0)))))
-        return out & (cv2.dilate(hull, _disk(r)) > 0)
+        # the object's own shape (its pixels closed over gaps up to 2r), grown by r, within its
+        # hull grown by r: the space between a runner's legs is not the runner
+        shape = cv2.morphologyEx(found.astype(np.uint8), cv2.MORPH_CLOSE, _disk(2 * r))
+        return out & (cv2.dilate(hull, _disk(r)) > 0) & (cv2.dilate(shape, _disk(r)) > 0)
 
     def _follow(self, prev, frame, box, found):
         """The box on `frame`, moved from `prev` by the flow of the object's pixels."""
@@ -167,7 +177,7 @@ class ClassicalTracker(Tracker):
         homography fitted (RANSAC) to the flow of 4000 pixels spread over the frame by more than
         a pixel and three times the median departure."""
         h, w = frame.shape
-        back = self._dis.calc(frame, prev, None)  # frame(x) ~ prev(x + back(x))
+        back = self._fine.calc(frame, prev, None)  # frame(x) ~ prev(x + back(x))
         gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
         grid = np.stack([gx, gy], -1)
         pick = np.random.default_rng(0).choice(h * w, min(h * w, 4000), replace=False)
