@@ -154,6 +154,8 @@ def main():
     parser.add_argument("--preset", default="veryfast")
     parser.add_argument("--workdir", type=Path)
     args = parser.parse_args()
+    if args.workdir:
+        args.workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         work = Path(tmp)
         video = make_video(work, args.minutes, args.source)

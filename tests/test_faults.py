@@ -189,6 +189,32 @@ def test_dead_runs_leftovers_are_removed_and_a_foreign_hosts_lock_is_kept(tmp_pa
     runlock._HELD.clear()
 
 
+def test_a_finished_run_does_not_wait_for_snakemakes_scheduler_timers():
+    """Snakemake's scheduler re-wakes itself with a (non-daemon) threading.Timer; the interpreter
+    would wait for the last one before a finished run exits.  The workflow's onsuccess cancels
+    those -- the timer here is made by Snakemake's own code -- and leaves other timers alone."""
+    import threading
+    from types import SimpleNamespace
+
+    from snakemake.scheduling.job_scheduler import JobScheduler
+
+    from aivid.workflow.runlock import stop_scheduler_timers
+
+    scheduler = SimpleNamespace(_open_jobs=threading.Semaphore(0))
+    before = set(threading.enumerate())
+    JobScheduler._schedule_reevalutation(scheduler, 60)
+    (snakemakes,) = set(threading.enumerate()) - before
+    ours = threading.Timer(60, lambda: None)
+    ours.start()
+    try:
+        stop_scheduler_timers()
+        snakemakes.join(timeout=5)
+        assert not snakemakes.is_alive() and ours.is_alive()
+        assert not scheduler._open_jobs.acquire(blocking=False)  # cancelled, not fired
+    finally:
+        ours.cancel()
+
+
 def test_a_run_folder_with_an_apostrophe_joins(clip, tmp_path):
     """Names reach ffmpeg safely: the concat list quotes the pieces' paths."""
     run = tmp_path / "it's a -run: ü"

@@ -1,7 +1,7 @@
 """The seam figure: how much a repair's fill jumps where two windows (or two segments) meet.
 
 The change at frame t is the mean absolute difference between repaired frames t-1 and t over the
-pixels masked in either (inside the repair box, all channels), over the same of the source: about
+pixels masked in either (inside the part of the repair box the repair reaches, all channels), over the same of the source: about
 1 where the fill moves as the picture does.  A join is where one window's
 result hands over to the next one's: the frames they share (cross-faded) and the frame after,
 or, where no window spans a segment boundary inside a masked stretch, the one change across it.
@@ -13,7 +13,7 @@ appears.
 import numpy as np
 
 from aivid.media.lazy import LazyVideo
-from aivid.repair.boxes import box_of
+from aivid.repair.boxes import patch_box
 
 BLOCK = 32  # frames read at a time
 
@@ -23,7 +23,8 @@ def _changes_in(store, frames_store, mask_store, start, carry):
     segment's last frame (absolute t, box, repaired, source, mask) or None; returns (changes,
     new carry)."""
     repaired, source, mask = (LazyVideo.open(p) for p in (store, frames_store, mask_store))
-    first, last, y0, y1, x0, x1 = box = box_of(store)
+    # the part of the repair box the repair can change (its masked pixels all lie there)
+    first, last, y0, y1, x0, x1 = box = patch_box(store)
     changes = {}
     for t0 in range(first, last, BLOCK):
         t1 = min(last, t0 + BLOCK)

@@ -18,7 +18,7 @@ from aivid.workflow.config import (
     plan_options,
     tracked_regions,
 )
-from aivid.workflow.runlock import claim_run_directory
+from aivid.workflow.runlock import claim_run_directory, stop_scheduler_timers
 from aivid.workflow.steps import user_error
 
 DEMO_VIDEO, DEMO_MASK = "resources/demo/input.mp4", "resources/demo/specks.mkv"
@@ -318,6 +318,10 @@ def prompt_embeddings(wildcards):
     if window_of(segment_plan(wildcards), wildcards.win)["backend"] != "vace":
         return []
     return [f"results/prompts/{prompt_key(CONFIG['inpaint'])}.safetensors"]
+
+
+onsuccess:
+    stop_scheduler_timers()
 
 
 onerror:
