@@ -10,6 +10,9 @@ rule piece:
         "results/{video}/seg{seg}/piece.{ext}",
     log:
         "logs/{video}/seg{seg}/piece_{ext}.log",
+    # before the report pages, which wait for every blend and then would take a core the last
+    # pieces (and so the output) wait for
+    priority: 1
     params:
         output=CONFIG["output"],
         untouched=segment_untouched,
