@@ -146,7 +146,7 @@ def test_chained_vace_windows_continue_across_segments(tiny_model, pan, tmp_path
 
     options = section("inpaint", {"backend": "vace", "model": str(tiny_model), **TINY})
     settings = {**section("plan"), "window": 16, "overlap": 4, "context_frames": 2, "margin": 8}
-    rules = lambda _: (VaceBackend.size_multiple, None, VaceBackend.tile_size(options))
+    rules = lambda _: (VaceBackend.size_multiple, None, VaceBackend.tile_size(options), VaceBackend.in_process)
     pictures = read_frames(pan, 0, 24, size=(96, 64))
     segments = []
     for first in (0, 12):  # two segments of 12 frames, masked throughout: one stretch

@@ -12,6 +12,8 @@ import yaml
 from browser import chromium, play_in_browser
 from conftest import DILATE, FEATHER, ffmpeg, ffmpeg_rgb, planned_jobs, snakemake, write_config
 
+from aivid.repair.plan import WINDOW_IDS
+
 
 
 def mask_distance(clip):
@@ -49,6 +51,10 @@ def test_untouched_segments_do_no_model_work(finished):
     assert [p["work"] for p in plans] == [True, False, True, False]
     windows = list((finished / "results" / "clip").glob("seg*/windows/*.zarr"))
     assert {w.parent.parent.name for w in windows} == {"seg0", "seg2"}
+    # classical windows are run by the rule that runs them in Snakemake's process (no benchmark
+    # file: that is inpaint_model's, a model's windows in scripts of their own)
+    assert all(re.fullmatch(WINDOW_IDS[True], w.name.removesuffix(".zarr")) for w in windows)
+    assert not list(finished.glob("benchmarks/**/inpaint_*.tsv"))
     assert not (finished / "results" / "clip" / "seg1" / "frames.zarr").exists()
 
 

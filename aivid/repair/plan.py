@@ -130,6 +130,17 @@ def boundary_tiles(before_mask, before, after_mask, after, settings, multiple, t
     return tiles_for(fp, settings["margin"], multiple, tile_size)
 
 
+#: the window ids of backends whose jobs run in Snakemake's process (InpaintBackend.in_process)
+#: and of the others (model windows, in a script of their own): the workflow's two inpaint
+#: rules take their windows by these patterns
+WINDOW_IDS = {True: r"s\d+w\d+", False: r"s\d+m\d+"}
+
+
+def window_id(stretch, k, in_process=True):
+    """The id of stretch `stretch`'s window `k` (matching WINDOW_IDS[in_process])."""
+    return f"s{stretch}{'w' if in_process else 'm'}{k}"
+
+
 def plan_segment(mask_store, summary, cuts, settings, rules=None, backend=None, choose=None, before=None,
                  after=None):
     """The work for one segment: temporal windows, each with the tiles its masked pixels need.
@@ -140,9 +151,10 @@ def plan_segment(mask_store, summary, cuts, settings, rules=None, backend=None, 
     `summary` comes from build_segment_mask; `cuts` are absolute frame numbers of hard cuts;
     Each window records its `backend`: the configured one, or what `choose(a, b, active)` picks
     for its stretch ({"backend", "why", "evidence"}; `inpaint.backend: auto`).  `rules(backend)`
-    gives that backend's (size multiple, frame rule, least tile size): tiles grow to a multiple of
-    the first and to at least the last (a context crop) where given; `frame_rule(a, b, lo, hi)`
-    may adjust a window to the lengths the backend accepts.
+    gives that backend's (size multiple, frame rule, least tile size, in process): tiles grow to a
+    multiple of the first and to at least the third (a context crop) where given;
+    `frame_rule(a, b, lo, hi)` may adjust a window to the lengths the backend accepts; the last
+    names the window (window_id) for the rule that runs it.
 
     A stretch that crosses a segment boundary is one stretch: `before` / `after` are (mask store,
     summary) of the neighbouring segment where the stretch runs on into it (see boundary_zone;
@@ -171,7 +183,7 @@ def plan_segment(mask_store, summary, cuts, settings, rules=None, backend=None, 
         if closes:
             lo, hi = min(lo, stop - start - lead_length(settings, stop - start)), stop - start
         chosen = choose(max(0, lo), hi, active) if choose else {"backend": backend}
-        multiple, frame_rule, tile_size = rules(chosen["backend"]) if rules else (1, None, None)
+        multiple, frame_rule, tile_size, in_process = rules(chosen["backend"]) if rules else (1, None, None, True)
         prev = None
         spans = windows_for(lo, hi, settings["window"], settings["overlap"])
         for k, (wa, wb) in enumerate(spans):
@@ -185,7 +197,7 @@ def plan_segment(mask_store, summary, cuts, settings, rules=None, backend=None, 
                 tiles = tiles_for(footprint(mask, wa, wb), settings["margin"], multiple, tile_size)
             if not tiles:
                 continue
-            wid = f"s{r}w{k}"
+            wid = window_id(r, k, in_process)
             windows.append({"id": wid, "stretch": r, "frames": [wa, wb], "tiles": tiles, "prev": prev,
                             **{name: True for name, on in edges.items() if on}, **chosen})
             prev = wid

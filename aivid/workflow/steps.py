@@ -87,7 +87,7 @@ def plan(sm):
 
     def rules(name):
         backend = backend_class(name)
-        return backend.size_multiple, backend.frame_rule, backend.tile_size(options)
+        return backend.size_multiple, backend.frame_rule, backend.tile_size(options), backend.in_process
 
     if options["backend"] == "auto":
         from aivid.repair.choose import choose_backend, stretch_evidence

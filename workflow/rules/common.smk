@@ -9,7 +9,7 @@ min_version("8.0")
 from aivid.errors import AividError
 from aivid.output.route import piece_name, segment_route
 from aivid.repair.backends import backend_class
-from aivid.repair.plan import window_of
+from aivid.repair.plan import WINDOW_IDS, window_of
 from aivid.repair.prompts import prompt_key, prompt_options
 from aivid.workflow import steps
 from aivid.workflow.config import (
@@ -185,6 +185,20 @@ def boundary_window(wildcards, offset, edge):
         return []
     found = [w for w in plan_of(wildcards.video, seg)["windows"] if w.get(edge)]
     return [f"results/{wildcards.video}/seg{seg}/windows/{w['id']}.zarr" for w in found]
+
+
+def window_inputs(wildcards):
+    """A window job's inputs (either inpaint rule: aivid.repair.plan.window_id says which)."""
+    folder = f"results/{wildcards.video}/seg{wildcards.seg}"
+    return {
+        "frames": f"{folder}/frames.zarr",
+        "store": f"{folder}/mask.zarr",
+        "plan": f"{folder}/plan.json",
+        "previous": previous_window(wildcards),
+        "before_mask": lead_mask(wildcards),
+        "prompt": prompt_embeddings(wildcards),
+        "settings": settings("inpaint").format(video=wildcards.video),
+    }
 
 
 def previous_window(wildcards):

@@ -12,20 +12,38 @@ rule prompt:
 
 
 rule inpaint:
+    # windows of backends with nothing heavy to load (the classical fill) run inside Snakemake's
+    # process: a job costs its work, not a Python start-up
     input:
-        frames="results/{video}/seg{seg}/frames.zarr",
-        store="results/{video}/seg{seg}/mask.zarr",
-        plan="results/{video}/seg{seg}/plan.json",
-        previous=previous_window,
-        before_mask=lead_mask,
-        prompt=prompt_embeddings,
-        settings=settings("inpaint"),
+        unpack(window_inputs),
+    output:
+        directory("results/{video}/seg{seg}/windows/{win}.zarr"),
+    log:
+        "logs/{video}/seg{seg}/inpaint_{win}.log",
+    wildcard_constraints:
+        win=WINDOW_IDS[True],
+    priority: 1
+    resources:
+        gpu=window_gpu,
+    params:
+        inpaint=CONFIG["inpaint"],
+    run:
+        steps.run_here(steps.inpaint, input, output, params, wildcards, log)
+
+
+rule inpaint_model:
+    # a model's windows (VACE) each in a script of its own, in the conda environment: the model's
+    # memory goes when the job ends, and a crash takes only the job
+    input:
+        unpack(window_inputs),
     output:
         directory("results/{video}/seg{seg}/windows/{win}.zarr"),
     log:
         "logs/{video}/seg{seg}/inpaint_{win}.log",
     benchmark:
         "benchmarks/{video}/seg{seg}/inpaint_{win}.tsv"
+    wildcard_constraints:
+        win=WINDOW_IDS[False],
     priority: 1
     conda:
         "../../envs/aivid.yaml"

@@ -17,6 +17,10 @@ class InpaintBackend(abc.ABC):
     chained = False
     #: whether window jobs should hold the `gpu` resource
     uses_gpu = False
+    #: whether window jobs run inside Snakemake's own process (nothing heavy to load: a job costs
+    #: its work, not a Python start-up); else each in a script of its own, in the rule's conda
+    #: environment, where a model's memory goes when the job ends (see aivid.repair.plan.window_id)
+    in_process = False
 
     def __init__(self, options):
         """`options`: a checked `inpaint` config section (aivid.workflow.config.section("inpaint", ...)),

@@ -110,6 +110,8 @@ class ClassicalBackend(InpaintBackend):
     fills it from its surroundings.
     """
 
+    in_process = True
+
     def inpaint(self, frames, mask, context=None):
         frames, mask = self.check(frames, mask)
         radius, max_offset = int(self.options["inpaint_radius"]), int(self.options["max_offset"])
