@@ -15,7 +15,6 @@ from conftest import DILATE, FEATHER, ffmpeg, ffmpeg_rgb, planned_jobs, snakemak
 from aivid.repair.plan import WINDOW_IDS
 
 
-
 def mask_distance(clip):
     """Distance of every pixel to the nearest repair-mask pixel (before dilation)."""
     import cv2

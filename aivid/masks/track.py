@@ -49,19 +49,18 @@ class ClassicalTracker(Tracker):
     the camera next to it.
 
     On each frame the object's pixels are estimated by GrabCut in the box grown by GROW (its
-    colours against the band around it).  The box moves and scales by a similarity fitted
+    colours against the band around it). The box moves and scales by a similarity fitted
     (RANSAC) to the flow of those pixels -- not of the whole box, which in a panning shot holds
-    mostly background -- and takes in what GrabCut finds beyond it.  The box is trimmed to the
+    mostly background -- and takes in what GrabCut finds beyond it. The box is trimmed to the
     object's pixels (closed over small gaps, within their hull) grown by `margin` of its size
-    only where that estimate is
-    trustworthy (it fills a plausible share of the box and reaches across it); else it stays
-    whole: inpainting a little more than the object is fine, missing part of it is not.  Limbs
-    and ends the box misses are caught by motion: pixels whose flow departs from the camera's
-    (a homography fitted to the whole frame's flow, the flow at the working size's full
-    resolution), connected to the object's pixels and mostly
-    within GROW of the box, are added (up to NEAR of it).  The object's pixels that decide the
-    trim are GrabCut's and the moving ones, with the few pixels of motion the flow smears past
-    the object's edge cut back by a second GrabCut (`_trim_halo`).
+    only where that estimate is trustworthy (it fills a plausible share of the box and reaches
+    across it); else it stays whole: inpainting a little more than the object is fine, missing
+    part of it is not. Limbs and ends the box misses are caught by motion: pixels whose flow
+    departs from the camera's (a homography fitted to the whole frame's flow, the flow at the
+    working size's full resolution), connected to the object's pixels and mostly within GROW of
+    the box, are added (up to NEAR of it). The object's pixels that decide the trim are
+    GrabCut's and the moving ones, with the few pixels of motion the flow smears past the
+    object's edge cut back by a second GrabCut (`_trim_halo`).
     """
 
     name = "classical"

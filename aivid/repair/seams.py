@@ -1,8 +1,8 @@
 """The seam figure: how much a repair's fill jumps where two windows (or two segments) meet.
 
 The change at frame t is the mean absolute difference between repaired frames t-1 and t over the
-pixels masked in either (inside the part of the repair box the repair reaches, all channels), over the same of the source: about
-1 where the fill moves as the picture does.  A join is where one window's
+pixels masked in either (inside the part of the repair box the repair reaches, all channels),
+over the same of the source: about 1 where the fill moves as the picture does.  A join is where one window's
 result hands over to the next one's: the frames they share (cross-faded) and the frame after,
 or, where no window spans a segment boundary inside a masked stretch, the one change across it.
 Its seam ratio is the largest change at the join over the median change inside the windows on

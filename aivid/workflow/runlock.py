@@ -122,4 +122,3 @@ def stop_scheduler_timers():
         function = getattr(thread, "function", None)
         if isinstance(thread, threading.Timer) and getattr(function, "__module__", "").startswith("snakemake.scheduling"):
             thread.cancel()
-
