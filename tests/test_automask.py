@@ -233,3 +233,23 @@ def test_a_slowly_tilting_real_shot_is_hardly_flagged(bunny):
 
     clean = evaluate.through_h264(evaluate.load(bunny, 132, 432))
     assert detect_span(clean, {"detectors": ["static"]}).mean() < 0.0005
+
+
+def test_a_scratch_past_a_dot_of_a_still_compressed_shot_does_not_make_it_stuck(still):
+    """A locked-off shot through H.264 (which takes the sensor noise away): a bright dot of the
+    scene stands out in every frame, as a stuck pixel would, and nothing tells the two apart, so it
+    is not flagged; a one-frame scratch passing next to it must not make its surroundings look
+    noisy enough for the dot to be taken for a stuck pixel in every frame."""
+    from aivid.masks.automatic import detect_span
+    from aivid.masks.evaluate import through_h264
+
+    video = shoot(still, [(300, 300)] * 40)
+    y, x = 100, 160
+    video[:, y : y + 2, x : x + 2] = 255 if video[:, y - 2 : y + 4, x - 2 : x + 4].max() < 200 else 0
+    video[20, 40:160, x + 3 : x + 5] = 255 - video[20, 40:160, x + 3 : x + 5] // 4  # the scratch
+    video = through_h264(np.repeat(video[..., None], 3, axis=-1))
+    found = detect_span(video)
+    assert found[20, 50:150, x + 3 : x + 5].mean() > 0.5  # the scratch
+    others = np.delete(found, 20, axis=0)
+    assert not others[:, y - 4 : y + 6, x - 4 : x + 6].any()
+    assert others.mean() < 1e-4

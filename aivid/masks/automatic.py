@@ -50,6 +50,7 @@ def _components(mask):
     return labels, stats
 
 
+NOISE_CAP = 3  # a frame's change counts as sustained flicker up to this many times the mean so far
 STILL_MEAN = 0.4  # an opaque overlay's inside: its mean flicker under this share of `static_still`
 
 
@@ -290,6 +291,8 @@ class OverlayAccumulator:
         self.gx, self.gy, self.energy = (np.zeros(shape, np.float32) for _ in range(3))
         self.impulses, self.chroma = np.zeros(shape, np.int32), None
         self.activity, self.last = np.zeros(shape, np.float32), None  # how much each pixel flickers
+        # the same with each frame's change capped (see `_stuck`): sustained change, not events
+        self.noise, self.cap = np.zeros(shape, np.float32), max(1, int(np.ceil(2 * options["stuck_flicker"])))
 
     def _camera_moved(self, small):
         """Whether the camera moved by `static_camera` pixels since the last frame that counted
@@ -324,7 +327,11 @@ class OverlayAccumulator:
             self.chroma = np.zeros(chroma.shape, np.int32) if self.chroma is None else self.chroma
             self.chroma += chroma
         if self.last is not None:
-            self.activity += cv2.absdiff(gray, self.last)
+            change = cv2.absdiff(gray, self.last)
+            self.activity += change
+            pairs = self.frames - 2  # frame pairs counted before this one
+            cap = self.cap if pairs < 1 else np.maximum(self.cap, NOISE_CAP * self.noise / pairs)
+            self.noise += np.minimum(change, cap)
         self.last = gray
         if not self._camera_moved(small):
             return
@@ -340,7 +347,11 @@ class OverlayAccumulator:
         """Blocks that stand out in nearly every frame.  On a shot where the camera does not move,
         a dot of the scene does that too; there a stuck pixel must also be still while the
         picture around it flickers (sensor noise, grain): under half its surroundings' frame-to-
-        frame change, where that is at least `stuck_flicker` levels (else: undecidable, not flagged)."""
+        frame change, where that is at least `stuck_flicker` levels (else: undecidable, not flagged).
+        That change is the sustained one: each frame's is capped at `NOISE_CAP` times the pixel's
+        mean so far (and at least twice `stuck_flicker`), so the change a transient defect makes in
+        a frame or two hardly counts, while motion that goes on does (a one-frame scratch past a
+        dot of a still scene had made the dot look stuck: 39 pixels flagged in every frame)."""
         opt = self.options
         if self.frames < opt["static_min_frames"]:
             return np.zeros(self.impulses.shape, bool)
@@ -353,6 +364,7 @@ class OverlayAccumulator:
             return stuck | self._still_blocks(flicker)
         if not stuck.any():
             return stuck
+        flicker = self.noise / max(1, self.frames - 1)
         around, _ = _ring_extremes(flicker, opt["stuck_size"] + 2)  # the most flickering pixel of the ring
         around = np.minimum(around, cv2.blur(flicker, (4 * opt["stuck_size"] + 5,) * 2) * 2)
         return stuck & (around >= opt["stuck_flicker"]) & (flicker < 0.5 * around)
