@@ -99,6 +99,8 @@ def _box(text):
 @user_errors
 def automask(video, out, detectors, exclude, span, preview):
     """Find defects in VIDEO and write them as a lossless grey mask video (255 = repair)."""
+    import numpy as np
+
     from aivid.media.encode import encode_frames
     from aivid.errors import AividError
     from aivid.masks.manual import AutoMask
@@ -119,7 +121,7 @@ def automask(video, out, detectors, exclude, span, preview):
         for a in range(0, info.frames, span):
             for _, block in source.blocks(a, min(info.frames, a + span)):
                 flagged[0] += int(block.any(axis=(1, 2)).sum())
-                yield (block * 255).astype("uint8")
+                yield block.view(np.uint8) * np.uint8(255)
 
     n = encode_frames(masks(), out, info.width, info.height, info.fps, gray=True)
     if preview:
