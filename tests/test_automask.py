@@ -253,3 +253,19 @@ def test_a_scratch_past_a_dot_of_a_still_compressed_shot_does_not_make_it_stuck(
     others = np.delete(found, 20, axis=0)
     assert not others[:, y - 4 : y + 6, x - 4 : x + 6].any()
     assert others.mean() < 1e-4
+
+
+def test_a_dark_speck_next_to_a_dark_edge_of_a_still_shot_is_found(still):
+    """On a still shot a dark speck touching a darker edge of the scene is no darker than the
+    edge, the least value within the flow tolerance of its pixels in the neighbouring frames;
+    where the picture does not move it is compared with the neighbours' own pixels."""
+    from aivid.masks.automatic import detect_span
+    from aivid.masks.evaluate import through_h264
+
+    video = shoot(still, [(300, 300)] * 30)
+    video[:, 100:106, 100:220] = 12  # a dark bar of the scene, in every frame
+    video[15, 97:100, 150:153] = np.minimum(video[15, 97:100, 150:153], 70)  # the speck, touching it
+    video = through_h264(np.repeat(video[..., None], 3, axis=-1))
+    found = detect_span(video)
+    assert found[15, 97:100, 150:153].mean() >= 0.5
+    assert np.delete(found, 15, axis=0).mean() < 1e-4

@@ -8,6 +8,9 @@ Both detectors work on luma and compensate motion, so moving content is not take
   noise; hysteresis grows strong seeds into their weaker surroundings; components larger than a
   speck or scratch can be (flow failures on big moving things) are dropped.
   Where the flow is not smooth (fast limbs, motion blur), only speck-sized finds are kept.
+  Neighbours are compared within the flow tolerance (a few pixels), except where the picture
+  is still (the flow under `STILL_FLOW`, the neighbours agreeing): there with their own pixel,
+  so a speck touching a darker edge is not hidden by the edge.
 - `OverlayAccumulator`: over a span of frames, a pixel whose spatial gradient stays the same while
   the camera moves across it belongs to something drawn on top of the picture (a logo, burned-in
   text).  Its gradient's temporal mean is as large as its mean magnitude, whereas the gradient of
@@ -50,6 +53,7 @@ def _components(mask):
     return labels, stats
 
 
+STILL_FLOW = 0.5  # pixels a frame: where the flow moves less, a transient is tested without tolerance
 NOISE_CAP = 3  # a frame's change counts as sustained flicker up to this many times the mean so far
 STILL_MEAN = 0.4  # an opaque overlay's inside: its mean flicker under this share of `static_still`
 
@@ -103,16 +107,35 @@ class Frame:
         self.small = cv2.medianBlur(small, opt["flow_median"])
 
 
-def _candidates(c, p, n, floor):
-    """Pixels of frame c brighter (or darker) than both neighbours' values within the flow
-    tolerance, without motion compensation, and a small structure of c's own: the cheap first
-    look that leaves the flow to a few places."""
-    brighter = np.minimum(cv2.subtract(c.gray, p.hi), cv2.subtract(c.gray, n.hi))
-    darker = np.minimum(cv2.subtract(p.lo, c.gray), cv2.subtract(n.lo, c.gray))
-    return ((brighter > floor) & (c.bright > floor)) | ((darker > floor) & (c.dark > floor))
+def _candidates(c, p, n, floor, tolerance):
+    """(tolerant, exact) candidates: pixels of frame c brighter (or darker) than both neighbours' values
+    within the flow tolerance, without motion compensation, and a small structure of c's own:
+    the cheap first look that leaves the flow to a few places.  Exact: those brighter (darker)
+    than both neighbours' own pixel where the neighbours agree, within `floor`, over the
+    tolerance's window around it: a still part of the picture, where a dark speck next to a
+    darker edge is not darker than the edge (the tolerance's minimum), but is than the pixel."""
+    def beyond(p_hi, n_hi, p_lo, n_lo):
+        brighter = np.minimum(cv2.subtract(c.gray, p_hi), cv2.subtract(c.gray, n_hi))
+        darker = np.minimum(cv2.subtract(p_lo, c.gray), cv2.subtract(n_lo, c.gray))
+        return ((brighter > floor) & (c.bright > floor)) | ((darker > floor) & (c.dark > floor))
+
+    window = np.ones((2 * tolerance + 1,) * 2, np.uint8)
+    calm = cv2.dilate(cv2.absdiff(p.gray, n.gray), window) <= floor
+    return beyond(p.hi, n.hi, p.lo, n.lo), calm & beyond(p.gray, n.gray, p.gray, n.gray)
 
 
-def transient_masks(prev, cur, nxt, options):
+def _slope(gray, ys, xs):
+    """(values, steepest step to a 4-neighbour) of `gray` at pixels (ys, xs), as float32."""
+    h, w = gray.shape
+    here = gray[ys, xs].astype(np.float32)
+    slope = np.zeros_like(here)
+    for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+        there = gray[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)].astype(np.float32)
+        slope = np.maximum(slope, np.abs(there - here))
+    return here, slope
+
+
+def transient_masks(prev, cur, nxt, options, between=True):
     """Pixels of `cur` present in neither neighbour after motion compensation (`Frame`s):
     (found, faint): defects with a strong seed, and weaker candidates with none (kept by `detect`
     only next to a defect found in a neighbouring frame: temporal hysteresis).
@@ -122,9 +145,12 @@ def transient_masks(prev, cur, nxt, options):
     opt = options
     h, w = cur.gray.shape
     empty = np.zeros((h, w), bool)
-    ys, xs = np.nonzero(_candidates(cur, prev, nxt, opt["candidate_floor"]))
+    found, exact = _candidates(cur, prev, nxt, opt["candidate_floor"], opt["tolerance"])
+    exact &= between
+    ys, xs = np.nonzero(found | exact)
     if not len(ys):
         return empty, empty
+    exact = exact[ys, xs]
     s = cur.scale
     fp, fn = _flow(cur.small, prev.small), _flow(cur.small, nxt.small)
     sx, sy = (xs + 0.5) * s - 0.5, (ys + 0.5) * s - 0.5
@@ -138,11 +164,23 @@ def transient_masks(prev, cur, nxt, options):
         f = _sample(flow, rsx, rsy) / s
         residual.append(cur.gray[ry, rx] - _sample(other.gray, rx + f[:, 0], ry + f[:, 1]))
     sigma = _noise(np.concatenate(residual))
-    warped = []
+    warped, steps = [], []
+    for flow, other in ((fp, prev), (fn, nxt)):
+        f = _sample(flow, sx, sy) / s
+        steps.append(np.hypot(f[:, 0], f[:, 1]))
+    exact &= np.maximum(*steps) <= STILL_FLOW  # the picture does not move there
     for flow, other in ((fp, prev), (fn, nxt)):
         f = _sample(flow, sx, sy) / s
         wx, wy = xs + f[:, 0], ys + f[:, 1]
-        warped.append({k: _sample(getattr(other, k), wx, wy) for k in ("gray", "hi", "lo", "bright", "dark")})
+        values = {k: _sample(getattr(other, k), wx, wy) for k in ("gray", "hi", "lo", "bright", "dark")}
+        # where the picture is still, the neighbour's own pixel, give or take what a shift of
+        # STILL_FLOW pixels makes of its steepest step to a neighbouring pixel
+        here, slope = _slope(other.gray, ys[exact], xs[exact])
+        values["gray"][exact] = here
+        values["hi"][exact], values["lo"][exact] = here + STILL_FLOW * slope, here - STILL_FLOW * slope
+        for k in ("bright", "dark"):
+            values[k][exact] = getattr(other, k)[ys[exact], xs[exact]]
+        warped.append(values)
     p, n = warped
     brighter = np.minimum(c - p["hi"], c - n["hi"])
     darker = np.minimum(p["lo"] - c, n["lo"] - c)
@@ -628,7 +666,8 @@ def _transients(frames, lo, hi, start, stop, cuts, opt):
             if pair is None:
                 empty = np.zeros(prepared[t].result().gray.shape, bool)
                 return empty, empty
-            return transient_masks(*(prepared[i].result() for i in (pair[0], t, pair[1])), opt)
+            return transient_masks(*(prepared[i].result() for i in (pair[0], t, pair[1])), opt,
+                                   between=pair[0] < t < pair[1])
 
         for t in range(first, last):
             for u in range(max(pending, default=first - 1) + 1, min(last, t + ahead + 1)):
