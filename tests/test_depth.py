@@ -88,7 +88,9 @@ def hdr_side_data(path):
 
     with av.open(str(path)) as container:
         frame = next(container.decode(video=0))
-    return {d.type.name: bytes(d) for d in frame.side_data if d.type.name in HDR}
+    side = frame.side_data
+    side = side.values() if hasattr(side, "values") else side  # a mapping of type -> data from PyAV 18
+    return {d.type.name: bytes(d) for d in side if d.type.name in HDR}
 
 
 @pytest.fixture(scope="module")

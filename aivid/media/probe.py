@@ -323,7 +323,8 @@ def hdr_metadata(path):
             frame = next(container.decode(video=0), None)
     except (av.FFmpegError, StopIteration):
         return found
-    for data in (frame.side_data if frame is not None else []):
+    side = frame.side_data if frame is not None else []
+    for data in (side.values() if hasattr(side, "values") else side):  # a mapping from PyAV 18
         raw = bytes(data)
         if data.type.name == "MASTERING_DISPLAY_METADATA" and len(raw) >= 88:
             v = struct.unpack("<22i", raw[:88])  # 10 rationals (num, den), has_primaries, has_luminance
