@@ -108,12 +108,13 @@ class Frame:
 
 
 def _candidates(c, p, n, floor, tolerance):
-    """(tolerant, exact) candidates: pixels of frame c brighter (or darker) than both neighbours' values
-    within the flow tolerance, without motion compensation, and a small structure of c's own:
-    the cheap first look that leaves the flow to a few places.  Exact: those brighter (darker)
-    than both neighbours' own pixel where the neighbours agree, within `floor`, over the
-    tolerance's window around it: a still part of the picture, where a dark speck next to a
-    darker edge is not darker than the edge (the tolerance's minimum), but is than the pixel."""
+    """(tolerant, exact) candidates.  Tolerant: pixels of frame c brighter (or darker) than both
+    neighbours' values within the flow tolerance, without motion compensation, and a small
+    structure of c's own: the cheap first look that leaves the flow to a few places.  Exact:
+    those brighter (darker) than both neighbours' own pixel where the neighbours agree, within
+    `floor`, over the tolerance's window around it: a still part of the picture, where a dark
+    speck next to a darker edge is not darker than the edge (the tolerance's minimum), but is
+    than the pixel."""
     def beyond(p_hi, n_hi, p_lo, n_lo):
         brighter = np.minimum(cv2.subtract(c.gray, p_hi), cv2.subtract(c.gray, n_hi))
         darker = np.minimum(cv2.subtract(p_lo, c.gray), cv2.subtract(n_lo, c.gray))
@@ -141,7 +142,9 @@ def transient_masks(prev, cur, nxt, options, between=True):
     only next to a defect found in a neighbouring frame: temporal hysteresis).
 
     Candidates first (`_candidates`); the dense flow (at most `flow_width` wide) and the
-    motion-compensated test only at the candidates."""
+    motion-compensated test only at the candidates.  `between`: `prev` and `nxt` lie either
+    side of `cur` (at a cut or a span's end both are on one side, and two frames agreeing after
+    `cur` say nothing of whether its picture was still: no exact test there)."""
     opt = options
     h, w = cur.gray.shape
     empty = np.zeros((h, w), bool)
@@ -164,13 +167,10 @@ def transient_masks(prev, cur, nxt, options, between=True):
         f = _sample(flow, rsx, rsy) / s
         residual.append(cur.gray[ry, rx] - _sample(other.gray, rx + f[:, 0], ry + f[:, 1]))
     sigma = _noise(np.concatenate(residual))
-    warped, steps = [], []
-    for flow, other in ((fp, prev), (fn, nxt)):
-        f = _sample(flow, sx, sy) / s
-        steps.append(np.hypot(f[:, 0], f[:, 1]))
-    exact &= np.maximum(*steps) <= STILL_FLOW  # the picture does not move there
-    for flow, other in ((fp, prev), (fn, nxt)):
-        f = _sample(flow, sx, sy) / s
+    steps = [(_sample(flow, sx, sy) / s, other) for flow, other in ((fp, prev), (fn, nxt))]
+    exact &= np.maximum(*(np.hypot(f[:, 0], f[:, 1]) for f, _ in steps)) <= STILL_FLOW  # nothing moves there
+    warped = []
+    for f, other in steps:
         wx, wy = xs + f[:, 0], ys + f[:, 1]
         values = {k: _sample(getattr(other, k), wx, wy) for k in ("gray", "hi", "lo", "bright", "dark")}
         # where the picture is still, the neighbour's own pixel, give or take what a shift of
