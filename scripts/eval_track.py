@@ -34,8 +34,11 @@ from aivid.workflow.config import section
 @click.option("--min-area", default=400, show_default=True)
 @click.option("--margin", type=float, help="track.margin (default: the config schema's)")
 @click.option("--no-refine", is_flag=True)
+@click.option("--per-frame", is_flag=True, help="print each frame's coverage and area ratio")
 @click.option("--sheet", type=click.Path(), help="write a PNG of every 10th frame: truth green, mask red")
-def main(video, mask, n, given, model, width, pad, min_area, margin, no_refine, sheet):
+@click.option("--sheet-frames", type=(int, int, int), default=(0, -1, 10), show_default=True,
+              help="the sheet's frames: START STOP STEP (STOP -1: to the end)")
+def main(video, mask, n, given, model, width, pad, min_area, margin, no_refine, per_frame, sheet, sheet_frames):
     info = probe(video)
     truth = read_frames(mask, pix_fmt="gray")[..., 0] > 127
     T, H, W = truth.shape
@@ -63,9 +66,13 @@ def main(video, mask, n, given, model, width, pad, min_area, margin, no_refine, 
           f"min {cov.min():.3f}")
     print(f"  area ratio median {np.median(ratio):.2f}, 90th percentile {np.percentile(ratio, 90):.2f}, "
           f"max {ratio.max():.2f}; IoU median {np.median(iou):.3f}")
+    if per_frame:
+        for t, c, r in zip(np.flatnonzero(keep), cov, ratio):
+            print(f"  frame {t}: coverage {c:.3f}, area ratio {r:.2f}{'' if c >= 0.95 else '  <'}")
     if sheet:
         frames, tiles = read_frames(video, info=info), []
-        for t in range(0, T, 10):
+        start, stop, step = sheet_frames
+        for t in range(start, T if stop < 0 else min(stop, T), step):
             tile = frames[t].copy()
             tile[truth[t]] = tile[truth[t]] // 2 + np.array([0, 127, 0], np.uint8)
             for m, colour in ((union[t], (255, 0, 0)),):

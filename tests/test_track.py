@@ -86,6 +86,41 @@ def test_classical_tracker_follows_the_object_to_the_cut(tracked_clip):
     assert np.median(ratio) <= 2.5 and ratio.max() <= 4, ratio
 
 
+def test_box_stretches_to_hold_a_part_that_walks_away():
+    """ClassicalTracker._parted on the flow of a box's pixels: two people side by side, one
+    standing (on still ground: the camera's motion) and one walking off (moving unlike the
+    camera) -- the box takes in where the walker went; a swinging limb of a body that itself
+    moves, or a part too small to be an object, leaves the box as it was."""
+    import cv2
+
+    from aivid.masks.track import ClassicalTracker
+
+    rng = np.random.default_rng(0)
+    stands = np.column_stack([rng.uniform(40, 70, 600), rng.uniform(20, 100, 600)]).astype(np.float32)
+    walks = np.column_stack([rng.uniform(75, 105, 600), rng.uniform(20, 100, 600)]).astype(np.float32)
+    src = np.concatenate([stands, walks])
+    step = np.array([6.0, 0.0], np.float32)
+    dst = src + np.concatenate([np.zeros_like(stands), np.tile(step, (len(walks), 1))])
+    dst += rng.normal(0, 0.3, dst.shape).astype(np.float32)
+    box = (36, 16, 108, 104)
+    tracker = ClassicalTracker()
+
+    def parted(src, dst, moving):
+        fit, kept = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=2.0)
+        return tracker._parted(box, src, dst, fit, kept.ravel().astype(bool), moving)
+
+    walker = np.zeros((136, 320), bool)
+    walker[15:106, 78:116] = True  # where the walker is now: moving unlike the camera
+    stretched = parted(src, dst, walker)
+    assert stretched[0] == box[0], stretched  # the one who stays is still held
+    assert stretched[2] >= int(dst[len(stands):, 0].max()) + 1 > box[2], stretched  # and where the walker went
+    # a limb: the body it belongs to moves too (all of it unlike the camera)
+    assert parted(src, dst + np.float32([2.5, 0]), np.ones_like(walker)) == box
+    # a part too small to be an object: 60 of 660 points
+    few = np.concatenate([stands, walks[:60]]), np.concatenate([dst[: len(stands)], dst[len(stands) : len(stands) + 60]])
+    assert parted(*few, walker) == box
+
+
 def test_track_command_writes_a_mask_video(tracked_clip, tmp_path):
     path, truth = tracked_clip
     out = tmp_path / "object.mkv"

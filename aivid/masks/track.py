@@ -51,10 +51,13 @@ class ClassicalTracker(Tracker):
     On each frame the object's pixels are estimated by GrabCut in the box grown by GROW (its
     colours against the band around it). The box moves and scales by a similarity fitted
     (RANSAC) to the flow of those pixels -- not of the whole box, which in a panning shot holds
-    mostly background -- and takes in what GrabCut finds beyond it. The box is trimmed to the
+    mostly background -- stretches to hold a part of them that moves away from the rest (a box
+    round two people, one of whom walks off: `_parted`), and takes in what GrabCut finds beyond
+    it. The box is trimmed to the
     object's pixels (closed over small gaps, within their hull) grown by `margin` of its size
     only where that estimate is trustworthy (it fills a plausible share of the box and reaches
-    across it); else it stays whole: inpainting a little more than the object is fine, missing
+    across it; the margin is of the object's own scale, the prompt box's as it grew or shrank,
+    where the box stretched past it); else it stays whole: inpainting a little more than the object is fine, missing
     part of it is not. Limbs and ends the box misses are caught by motion: pixels whose flow
     departs from the camera's (a homography fitted to the whole frame's flow, the flow at the
     working size's full resolution), connected to the object's pixels and mostly within GROW of
@@ -93,7 +96,10 @@ class ClassicalTracker(Tracker):
         found[Y0:Y1, X0:X1] = (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
         return found
 
-    def _mask(self, shape, box, found):
+    def _mask(self, shape, box, found, size=None):
+        """The box, trimmed to the object's pixels `found` where they are trustworthy; `size`
+        is the object's own scale (the prompt box's, as the object grew or shrank since): a box
+        that stretched to hold two objects parting trims by their scale, not its own."""
         x0, y0, x1, y1 = box
         out = np.zeros(shape, bool)
         out[y0:y1, x0:x1] = True
@@ -112,14 +118,16 @@ class ClassicalTracker(Tracker):
             if stats[k, cv2.CC_STAT_AREA] >= 0.02 * found.sum():
                 points = np.argwhere(labels == k)[:, ::-1].astype(np.int32)
                 cv2.fillConvexPoly(hull, cv2.convexHull(points), 1)
-        r = max(2, int(round(self.margin * np.sqrt((x1 - x0) * (y1 - y0)))))
+        scale = np.sqrt((x1 - x0) * (y1 - y0))
+        r = max(2, int(round(self.margin * (scale if size is None else min(scale, size)))))
         # the object's own shape (its pixels closed over gaps up to 2r), grown by r, within its
         # hull grown by r: the space between a runner's legs is not the runner
         shape = cv2.morphologyEx(found.astype(np.uint8), cv2.MORPH_CLOSE, _disk(2 * r))
         return out & (cv2.dilate(hull, _disk(r)) > 0) & (cv2.dilate(shape, _disk(r)) > 0)
 
-    def _follow(self, prev, frame, box, found):
-        """The box on `frame`, moved from `prev` by the flow of the object's pixels."""
+    def _follow(self, prev, frame, box, found, moving):
+        """(box on `frame`, scale): the box moved from `prev` by the flow of the object's pixels,
+        stretched to hold a part of them that parts from the rest (`_parted`)."""
         x0, y0, x1, y1 = box
         h, w = frame.shape[:2]
         flow = self._dis.calc(prev, frame, None)
@@ -137,7 +145,7 @@ class ClassicalTracker(Tracker):
         cx, cy, bw, bh = (x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0
         fit = None
         if len(src) >= 6:
-            fit, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=2.0)
+            fit, kept = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=2.0)
         if fit is None:
             shift = np.median(dst - src, axis=0) if len(src) else np.zeros(2)
             scale = 1.0
@@ -148,7 +156,52 @@ class ClassicalTracker(Tracker):
         bw, bh = bw * scale, bh * scale
         nx0, ny0 = int(round(cx - bw / 2)), int(round(cy - bh / 2))
         nx1, ny1 = int(round(cx + bw / 2)), int(round(cy + bh / 2))
-        return max(0, nx0), max(0, ny0), min(w, nx1), min(h, ny1)
+        moved = max(0, nx0), max(0, ny0), min(w, nx1), min(h, ny1)
+        if fit is not None:
+            moved = self._parted(moved, src, dst, fit, kept.ravel().astype(bool), moving)
+        return moved, scale
+
+    #: a part of the object's pixels parts from the rest when it holds this share of them ...
+    PART_SHARE = 0.2
+    #: ... lies on what moves unlike the camera (this share of it) while the rest mostly does not
+    PART_MOVING, REST_MOVING = 0.5, 0.3
+    #: ... and moves more than this (pixels) away from where the rest's motion would take it
+    PART_AWAY = 1.0
+    #: the parting pixels' extent is padded by this share of it
+    PART_PAD = 0.05
+
+    def _parted(self, box, src, dst, fit, kept, moving):
+        """`box` stretched to hold the object's pixels that move apart from the rest: a box
+        drawn round two people, one of whom walks away, holds both.  The main motion (`fit`,
+        RANSAC's inliers `kept`) is the box's; a second similarity fitted (RANSAC) to the rest of
+        the pixels is another object's when it holds PART_SHARE of them, on pixels moving unlike
+        the camera (`moving`) while the main motion's are mostly still (a swinging limb of a
+        moving body is not a second object), and takes them PART_AWAY from where the main motion
+        would: the box takes in where they went.  One part is enough here: several parting
+        objects stretch the box one frame at a time."""
+        rest = ~kept
+        if rest.sum() < max(6, self.PART_SHARE * len(src)):
+            return box
+        fit2, kept2 = cv2.estimateAffinePartial2D(src[rest], dst[rest], method=cv2.RANSAC, ransacReprojThreshold=2.0)
+        if fit2 is None or kept2.sum() < self.PART_SHARE * len(src):
+            return box
+        h, w = moving.shape
+        part = kept2.ravel().astype(bool)
+        came, went = src[rest][part], dst[rest][part]
+
+        def on_moving(points):
+            at = np.clip(np.round(points).astype(int), 0, [w - 1, h - 1])
+            return moving[at[:, 1], at[:, 0]].mean() if len(at) else 1.0
+
+        away = np.median(np.linalg.norm(went - cv2.transform(came[None], fit)[0], axis=1))
+        if (away <= self.PART_AWAY or on_moving(went) < self.PART_MOVING
+                or on_moving(dst[kept]) > self.REST_MOVING):
+            return box
+        lo, hi = went.min(0), went.max(0)
+        pad = self.PART_PAD * (hi - lo)
+        lo, hi = lo - pad, hi + pad
+        return (max(0, min(box[0], int(lo[0]))), max(0, min(box[1], int(lo[1]))),
+                min(w, max(box[2], int(hi[0]) + 1)), min(h, max(box[3], int(hi[1]) + 1)))
 
     def _grown(self, box, shape, by):
         x0, y0, x1, y1 = box
@@ -248,18 +301,21 @@ class ClassicalTracker(Tracker):
         h, w = first.shape[:2]
         x, y, bw, bh = box
         current = (max(0, x), max(0, y), min(w, x + bw), min(h, y + bh))
+        size = np.sqrt((current[2] - current[0]) * (current[3] - current[1]))  # the object's scale
         found = self._object(first, current)
-        yield self._mask((h, w), current, found)
+        yield self._mask((h, w), current, found, size)
         prev = cv2.cvtColor(first, cv2.COLOR_RGB2GRAY)
         for frame in frames:
             gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-            current = self._follow(prev, gray, current, found)
+            moving = self._moving(prev, gray)
+            current, scale = self._follow(prev, gray, current, found, moving)
+            size *= scale
             if current[2] - current[0] < 2 or current[3] - current[1] < 2:
                 return  # the object left the picture
             box, found = self._seen(frame, current)
-            moved = self._moving_part(self._moving(prev, gray), box, found)
+            moved = self._moving_part(moving, box, found)
             # the object's pixels as colour and motion see them decide the box's trim
-            yield self._mask((h, w), box, self._trim_halo(frame, found, moved)) | moved
+            yield self._mask((h, w), box, self._trim_halo(frame, found, moved), size) | moved
             prev = gray
 
 
