@@ -223,3 +223,19 @@ def test_a_run_folder_with_an_apostrophe_joins(clip, tmp_path):
     snakemake(run)
     out = run / "results" / "clip" / "output.mp4"
     assert ffmpeg_rgb(out).shape == ffmpeg_rgb(clip / "clip.mp4").shape
+
+
+def test_an_encode_cut_short_by_a_full_disk_fails_though_ffmpeg_exits_0(small_disk):
+    """ffmpeg 5.1.9 exits 0 when a full disk stops it writing the trailer ("Error writing trailer
+    ...: No space left on device"): aivid's encode must fail, with the disk's words, and leave
+    nothing under the final name."""
+    from aivid.errors import AividError
+    from aivid.media.encode import EncodeSettings, encode_frames
+
+    mount, _ = small_disk
+    (mount / "filler").write_bytes(b"\0" * (5 * 1024 * 1024 - 8192))  # leaves a few kB
+    frames = np.random.default_rng(0).integers(0, 256, (20, 96, 128, 3), np.uint8)
+    with pytest.raises(AividError, match="No space left on device") as caught:
+        encode_frames(frames, mount / "out.mkv", 128, 96, 25, EncodeSettings.from_config())
+    assert "\n" not in str(caught.value)
+    assert not (mount / "out.mkv").exists()

@@ -10,7 +10,7 @@ import numpy as np
 
 from aivid.atomic import atomic_output
 from aivid.errors import AividError
-from aivid.media.ffmpeg_bin import StderrCollector, last_error_line, require
+from aivid.media.ffmpeg_bin import StderrCollector, exit_code, last_error_line, require
 
 # ffprobe colour names -> swscale matrix names for the RGB -> YUV conversion.
 _SWS_MATRIX = {"bt709": "bt709", "bt470bg": "bt601", "smpte170m": "bt601", "bt2020nc": "bt2020",
@@ -172,7 +172,8 @@ def feed_process(args, frames, shape=None, reader=None):
             proc.stdout.close()
     if failed and code == 0:  # else ffmpeg's own error says more
         raise failed[0]
-    return code, last_error_line(errors.text()), count
+    text = errors.text()
+    return exit_code(code, text), last_error_line(text), count
 
 
 def encode_zarr(store, out, settings=None, audio_from=None):

@@ -18,6 +18,17 @@ def require(binary="ffmpeg"):
     return found
 
 
+#: what ffmpeg says when it could not finish writing a file -- ffmpeg 5.1.9 says it and exits 0
+#: (a full disk while it writes the trailer: the file is cut short, an MP4 has no index)
+WRITE_FAILED = ("Error writing trailer", "Error closing file", "No space left on device")
+
+
+def exit_code(code, stderr):
+    """ffmpeg's exit code, made non-zero where its stderr says an output was not fully written."""
+    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
+    return code or (1 if any(phrase in text for phrase in WRITE_FAILED) else 0)
+
+
 def last_error_line(stderr):
     """The most informative line of ffmpeg's stderr."""
     lines = [ln.strip() for ln in stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
@@ -45,10 +56,9 @@ class StderrCollector(threading.Thread):
 def run_capture(args):
     """Run a short ffmpeg/ffprobe command, returning (returncode, stdout, stderr)."""
     proc = subprocess.run(args, capture_output=True, stdin=subprocess.DEVNULL)
-    return proc.returncode, proc.stdout, proc.stderr
+    return exit_code(proc.returncode, proc.stderr), proc.stdout, proc.stderr
 
 
-@functools.lru_cache(maxsize=None)
 @functools.lru_cache(maxsize=None)
 def has_encoder(name):
     """Whether this ffmpeg has the encoder `name` (`ffmpeg -encoders`)."""
