@@ -1,6 +1,7 @@
 """Measure a tracker against true object masks: coverage and area ratio per frame.
 
-    python scripts/eval_track.py VIDEO MASK [--frame N] [--box X Y W H ...] [--model M] [--width W] [--sheet PNG]
+    python scripts/eval_track.py VIDEO MASK [--frame N] [--box X Y W H ...] [--model M] [--width W] [--per-frame]
+        [--sheet PNG [--sheet-frames START STOP STEP]]
 
 The prompt is what a user would give: a box around each object of the true mask on frame N
 (its connected components over `--min-area` pixels, `--pad` pixels wider), or the boxes given
@@ -35,7 +36,7 @@ from aivid.workflow.config import section
 @click.option("--margin", type=float, help="track.margin (default: the config schema's)")
 @click.option("--no-refine", is_flag=True)
 @click.option("--per-frame", is_flag=True, help="print each frame's coverage and area ratio")
-@click.option("--sheet", type=click.Path(), help="write a PNG of every 10th frame: truth green, mask red")
+@click.option("--sheet", type=click.Path(), help="write a PNG of the frames --sheet-frames names: truth green, mask red")
 @click.option("--sheet-frames", type=(int, int, int), default=(0, -1, 10), show_default=True,
               help="the sheet's frames: START STOP STEP (STOP -1: to the end)")
 def main(video, mask, n, given, model, width, pad, min_area, margin, no_refine, per_frame, sheet, sheet_frames):
